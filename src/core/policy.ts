@@ -1,0 +1,41 @@
+/**
+ * The refresh-policy contract shared by the live scheduler and the simulator. A policy decides
+ * how often each token is refreshed and in which order among those due; the scheduler executes
+ * it earliest-deadline-first through the priority queue.
+ */
+import type { TokenAttributes } from './types.js';
+
+export type PolicyName = 'optimal' | 'tiered' | 'uniform';
+export const POLICY_NAMES: readonly PolicyName[] = ['optimal', 'tiered', 'uniform'];
+
+/** What a policy may read about a token. */
+export interface PolicyToken extends TokenAttributes {
+  id: number;
+  /** Epoch ms of the last observed price change, null if never. */
+  lastPriceChangeAt: number | null;
+  /** Online volatility estimate (log-price, per sqrt(second)), null = unknown. */
+  sigma: number | null;
+  sigmaSamples: number;
+}
+
+export interface PolicyContext {
+  /** Token refreshes per second the budget allows (requests/s x ids per request x utilisation). */
+  capacityPerSecond: number;
+  /** Floor on any interval, seconds. */
+  minIntervalSeconds: number;
+  /** Heartbeat ceiling, seconds, honoured when the budget allows. */
+  maxIntervalSeconds: number;
+}
+
+export interface RefreshPolicy {
+  readonly name: PolicyName;
+  /** Seconds from `now` until the token's next refresh (>= minIntervalSeconds). */
+  intervalSeconds(token: PolicyToken, now: number): number;
+  /** Order among due tokens: higher first. */
+  priority(token: PolicyToken): number;
+  /**
+   * Recompute whatever the policy plans globally (stretch factor, KKT multiplier, round-robin
+   * period). Called at start, on a timer, and whenever capacity or the token set changes.
+   */
+  replan(tokens: Iterable<PolicyToken>, ctx: PolicyContext, now: number): void;
+}
