@@ -1,0 +1,95 @@
+/**
+ * Public shapes of the scheduler: its typed events and its status snapshot. The API layer, the
+ * WebSocket stream, the dashboard and library users consume exactly these.
+ */
+import type { PolicyName } from '../core/policy.js';
+import type { TierName } from '../core/types.js';
+
+export interface PriceUpdatedEvent {
+  address: string;
+  tokenId: number;
+  oldPrice: number | null;
+  newPrice: number;
+  source: string;
+  /** Epoch ms of the commit. */
+  at: number;
+}
+
+export interface BatchCompletedEvent {
+  size: number;
+  updated: number;
+  changed: number;
+  failed: number;
+  durationMs: number;
+  at: number;
+}
+
+export interface BatchFailedEvent {
+  size: number;
+  /** Error class name, e.g. RateLimitedError, UpstreamStatusError, StoreWriteError. */
+  errorType: string;
+  message: string;
+  durationMs: number;
+  at: number;
+}
+
+export interface TokenFailedEvent {
+  address: string;
+  tokenId: number;
+  reason: string;
+  consecutiveFailures: number;
+  /** Epoch ms of the token's next attempt. */
+  retryAt: number;
+  at: number;
+}
+
+export interface SchedulerEvents {
+  started: { at: number; tokens: number; policy: PolicyName };
+  stopped: { at: number };
+  cycle: { at: number; due: number; taken: number; batches: number };
+  'batch:completed': BatchCompletedEvent;
+  'batch:failed': BatchFailedEvent;
+  'price:updated': PriceUpdatedEvent;
+  'token:failed': TokenFailedEvent;
+  'token:deactivated': { address: string; tokenId: number; reason: string; at: number };
+  'circuit:open': { at: number; retryAt: number };
+  'circuit:closed': { at: number };
+  'rate-limited': { at: number; resetAt: number | null };
+}
+export type SchedulerEventName = keyof SchedulerEvents;
+
+export interface TierStatus {
+  tier: TierName;
+  tokens: number;
+  /** Refreshes committed over the last minute. */
+  refreshesPerMinute: number;
+  /** Mean planned interval, seconds. */
+  avgIntervalSeconds: number;
+}
+
+export interface SchedulerStatus {
+  running: boolean;
+  paused: boolean;
+  policy: PolicyName;
+  startedAt: number | null;
+  now: number;
+  tokens: { active: number; queued: number; due: number };
+  plan: {
+    requestsPerMinute: number;
+    effectiveRequestsPerMinute: number;
+    maxBatchSize: number;
+    capacityPerSecond: number;
+  };
+  rates: {
+    requestsLastMinute: number;
+    refreshesLastMinute: number;
+    rateLimitedLastMinute: number;
+    errorsLastMinute: number;
+  };
+  circuit: { state: 'closed' | 'open' | 'half-open'; retryAt: number | null };
+  /** Priority-weighted fraction of tokens estimated more than X off their true price (0..1). */
+  estimatedStaleness: number | null;
+  tiers: TierStatus[];
+  lastBatchAt: number | null;
+  lastError: { message: string; at: number } | null;
+}
