@@ -1,0 +1,186 @@
+/**
+ * `tokens import FILE`, `tokens list` and `analyze`: commands that read or write the token table
+ * without running the scheduler.
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { extname } from 'node:path';
+import type { Command } from 'commander';
+import { loadConfig } from '../config.js';
+import { openStore } from '../store/index.js';
+import type { Store, TokenSortField } from '../store/types.js';
+import { systemClock } from '../core/clock.js';
+import { PLANS, type PlanName } from '../core/types.js';
+import { analyzeTokenDistribution, getRefreshRecommendations } from '../core/rank-analyzer.js';
+import { projectPlan } from '../simulate/index.js';
+import { formatAnalysis } from './analyze-format.js';
+import { parseTokenFile } from './import-file.js';
+import { parsePositiveInt, UsageError } from './util.js';
+
+async function withStore<T>(fn: (store: Store) => Promise<T>): Promise<T> {
+  const config = loadConfig(process.env);
+  const store = await openStore({ databaseUrl: config.databaseUrl ?? undefined, dataDir: config.dataDir });
+  try {
+    await store.migrate();
+    return await fn(store);
+  } finally {
+    await store.close();
+  }
+}
+
+/** A one-line progress bar on a TTY (stderr), nothing otherwise. */
+function progress(label: string): { update(done: number, total: number): void; done(): void } {
+  const tty = process.stderr.isTTY === true;
+  return {
+    update(done, total) {
+      if (!tty || total <= 0) return;
+      const width = 30;
+      const filled = Math.round((done / total) * width);
+      process.stderr.write(
+        `\r${label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total}`,
+      );
+    },
+    done() {
+      if (tty) process.stderr.write('\n');
+    },
+  };
+}
+
+const SORTS: readonly TokenSortField[] = [
+  'id',
+  'address',
+  'symbol',
+  'rank',
+  'volume_24h',
+  'priority_score',
+  'last_refresh_success',
+  'updated_at',
+];
+
+export function registerDataCommands(program: Command): void {
+  const tokens = program.command('tokens').description('manage the token table');
+
+  tokens
+    .command('import')
+    .description('import tokens from CSV (header row) or a JSON array; one transaction, all or nothing')
+    .argument('<file>', 'path to a .csv or .json file')
+    .option('--format <format>', 'csv|json (default: from the file extension)')
+    .action(async (file: string, o: { format?: string }) => {
+      const format = (o.format ?? (extname(file).toLowerCase() === '.json' ? 'json' : 'csv')) as
+        'csv' | 'json';
+      if (format !== 'csv' && format !== 'json')
+        throw new UsageError(`--format: expected csv or json, got ${String(o.format)}`);
+      const info = await stat(file).catch(() => null);
+      if (!info?.isFile()) throw new UsageError(`${file}: no such file`);
+      const text = await readFile(file, 'utf8');
+      const bar = progress('validating');
+      const parsed = parseTokenFile(text, format, (d, t) => bar.update(d, t));
+      bar.done();
+      for (const w of parsed.warnings) process.stderr.write(`warning: ${w}\n`);
+      if (!parsed.rows.length) throw new UsageError(`${file}: no token rows`);
+      process.stderr.write(`writing ${parsed.rows.length} tokens in one transaction…\n`);
+      const r = await withStore((store) => store.upsertTokens(parsed.rows, systemClock.now()));
+      process.stdout.write(
+        `imported ${parsed.rows.length} tokens: ${r.inserted} new, ${r.updated} updated, ${r.rankHistoryRows} rank history rows\n`,
+      );
+    });
+
+  tokens
+    .command('list')
+    .description('list tokens with their current price')
+    .option('--limit <n>', 'rows', '50')
+    .option('--offset <n>', 'rows to skip', '0')
+    .option('--sort <field>', `one of ${SORTS.join(', ')}`, 'rank')
+    .option('--order <order>', 'asc|desc', 'asc')
+    .option('--search <text>', 'substring of address, symbol or name')
+    .option('--json', 'print JSON')
+    .action(
+      async (o: {
+        limit: string;
+        offset: string;
+        sort: string;
+        order: string;
+        search?: string;
+        json?: boolean;
+      }) => {
+        const limit = parsePositiveInt(o.limit, '--limit', 1, 10_000);
+        const offset = parsePositiveInt(o.offset, '--offset', 0, Number.MAX_SAFE_INTEGER);
+        if (!SORTS.includes(o.sort as TokenSortField))
+          throw new UsageError(`--sort: expected one of ${SORTS.join(', ')}`);
+        if (o.order !== 'asc' && o.order !== 'desc') throw new UsageError('--order: expected asc or desc');
+        const res = await withStore((s) =>
+          s.listTokens({
+            limit,
+            offset,
+            sort: o.sort as TokenSortField,
+            order: o.order as 'asc',
+            search: o.search,
+          }),
+        );
+        if (o.json) {
+          process.stdout.write(JSON.stringify(res) + '\n');
+          return;
+        }
+        const rows = res.tokens.map((t) => [
+          t.address,
+          t.symbol ?? '',
+          t.rank === null ? '-' : String(t.rank),
+          t.price === null ? '-' : t.price.toPrecision(8),
+          t.price_updated_at === null ? '-' : new Date(t.price_updated_at).toISOString(),
+          t.is_active ? 'yes' : 'no',
+        ]);
+        const header = ['address', 'symbol', 'rank', 'price', 'updated', 'active'];
+        const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+        const fmt = (r: string[]) => r.map((c, i) => c.padEnd(widths[i])).join('  ');
+        process.stdout.write(
+          [fmt(header), ...rows.map(fmt), `(${res.tokens.length} of ${res.total})`].join('\n') + '\n',
+        );
+      },
+    );
+
+  program
+    .command('analyze')
+    .description('token distribution, per-tier recommendations and projected freshness per plan')
+    .option('--plan <plan>', `one of ${Object.keys(PLANS).join('|')} (default: TOKEN_REFRESH_PLAN)`)
+    .option('--json', 'print JSON')
+    .action(async (o: { plan?: string; json?: boolean }) => {
+      if (o.plan !== undefined && !(o.plan in PLANS)) {
+        throw new UsageError(`--plan: expected one of ${Object.keys(PLANS).join(', ')}, got ${o.plan}`);
+      }
+      const config = loadConfig(process.env, { plan: o.plan });
+      const report = await withStore(async (store) => {
+        const attrs = [];
+        for await (const page of store.loadActiveTokens()) {
+          for (const t of page)
+            attrs.push({ ...t, lastPriceChangeAt: t.last_price_change, sigma: t.schedule?.sigma ?? null });
+        }
+        const planName = config.plan;
+        const plan = {
+          requestsPerMinute: o.plan ? PLANS[planName] : config.requestsPerMinute,
+          maxBatchSize: config.maxBatchSize,
+        };
+        const now = systemClock.now();
+        return {
+          plan: { name: planName, ...plan },
+          distribution: analyzeTokenDistribution(attrs),
+          recommendations: getRefreshRecommendations(
+            attrs,
+            { ...plan, minIntervalSeconds: config.minIntervalSeconds },
+            now,
+          ),
+          projections: (Object.keys(PLANS) as PlanName[]).map((name) => ({
+            plan: name,
+            requestsPerMinute: PLANS[name],
+            ...projectPlan(
+              attrs,
+              { requestsPerMinute: PLANS[name], maxBatchSize: config.maxBatchSize },
+              {
+                deviation: config.deviation,
+                minIntervalSeconds: config.minIntervalSeconds,
+              },
+            ),
+          })),
+        };
+      });
+      process.stdout.write(o.json ? JSON.stringify(report, null, 2) + '\n' : formatAnalysis(report) + '\n');
+    });
+}

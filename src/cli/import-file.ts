@@ -1,0 +1,223 @@
+/**
+ * `tokens import FILE`: CSV (header row of `tokens` column names) or a JSON array of objects with
+ * the same keys. Every row is validated before anything is written; the first bad row aborts the
+ * import with its line number (CSV: the physical line; JSON: the array index), so a failed import
+ * writes nothing. Unknown columns are ignored with one warning.
+ */
+import type { TokenInput } from '../store/types.js';
+
+export class ImportError extends Error {
+  constructor(
+    readonly line: number | null,
+    detail: string,
+  ) {
+    super(line === null ? detail : `line ${line}: ${detail}`);
+    this.name = 'ImportError';
+  }
+}
+
+const KNOWN = [
+  'address',
+  'symbol',
+  'name',
+  'decimals',
+  'rank',
+  'volume_24h',
+  'in_contest',
+  'priority_score',
+  'refresh_interval_seconds',
+  'is_active',
+] as const;
+type Known = (typeof KNOWN)[number];
+
+const BASE58 = /^[1-9A-HJ-NP-Za-km-z]{32,44}$/;
+
+/** Parse CSV text into records with their starting line numbers (RFC 4180 quoting). */
+export function parseCsv(text: string): { line: number; fields: string[] }[] {
+  const out: { line: number; fields: string[] }[] = [];
+  let fields: string[] = [];
+  let field = '';
+  let inQuotes = false;
+  let line = 1;
+  let recordLine = 1;
+  let sawAny = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (inQuotes) {
+      if (c === '"') {
+        if (text[i + 1] === '"') {
+          field += '"';
+          i++;
+        } else inQuotes = false;
+      } else {
+        if (c === '\n') line++;
+        field += c;
+      }
+      continue;
+    }
+    if (c === '"' && field === '') {
+      inQuotes = true;
+      sawAny = true;
+    } else if (c === ',') {
+      fields.push(field);
+      field = '';
+      sawAny = true;
+    } else if (c === '\n' || c === '\r') {
+      if (c === '\r' && text[i + 1] === '\n') i++;
+      fields.push(field);
+      if (sawAny || fields.some((f) => f !== '')) out.push({ line: recordLine, fields });
+      fields = [];
+      field = '';
+      sawAny = false;
+      line++;
+      recordLine = line;
+    } else {
+      field += c;
+      sawAny = true;
+    }
+  }
+  if (inQuotes) throw new ImportError(recordLine, 'unterminated quoted field');
+  fields.push(field);
+  if (sawAny || fields.some((f) => f !== '')) out.push({ line: recordLine, fields });
+  return out;
+}
+
+function toBool(v: unknown, field: string, line: number): boolean {
+  if (typeof v === 'boolean') return v;
+  const s = String(v).trim().toLowerCase();
+  if (s === 'true' || s === '1') return true;
+  if (s === 'false' || s === '0') return false;
+  throw new ImportError(line, `${field}: expected true/false/1/0, got ${JSON.stringify(v)}`);
+}
+
+function toNum(
+  v: unknown,
+  field: string,
+  line: number,
+  opts: { int?: boolean; min?: number; max?: number },
+): number {
+  const n = typeof v === 'number' ? v : Number(String(v).trim());
+  if (typeof v === 'string' && v.trim() === '') throw new ImportError(line, `${field}: empty`);
+  if (!Number.isFinite(n)) throw new ImportError(line, `${field}: not a number: ${JSON.stringify(v)}`);
+  if (opts.int && !Number.isInteger(n)) throw new ImportError(line, `${field}: must be an integer, got ${n}`);
+  if (opts.min !== undefined && n < opts.min)
+    throw new ImportError(line, `${field}: must be >= ${opts.min}, got ${n}`);
+  if (opts.max !== undefined && n > opts.max)
+    throw new ImportError(line, `${field}: must be <= ${opts.max}, got ${n}`);
+  return n;
+}
+
+const isBlank = (v: unknown) => v === null || v === undefined || (typeof v === 'string' && v.trim() === '');
+
+/** Validate one record (keys = column names) into a TokenInput. */
+export function toTokenInput(rec: Record<string, unknown>, line: number): TokenInput {
+  const address = typeof rec.address === 'string' ? rec.address.trim() : rec.address;
+  if (typeof address !== 'string' || !BASE58.test(address)) {
+    throw new ImportError(
+      line,
+      `address: not a base58 mint address (32–44 characters): ${JSON.stringify(rec.address ?? null)}`,
+    );
+  }
+  const row: TokenInput = { address };
+  const str = (k: 'symbol' | 'name', max: number) => {
+    if (!(k in rec)) return;
+    if (isBlank(rec[k])) row[k] = null;
+    else {
+      const s = String(rec[k]).trim();
+      if (s.length > max) throw new ImportError(line, `${k}: longer than ${max} characters`);
+      row[k] = s;
+    }
+  };
+  str('symbol', 32);
+  str('name', 128);
+  if ('decimals' in rec)
+    row.decimals = isBlank(rec.decimals)
+      ? null
+      : toNum(rec.decimals, 'decimals', line, { int: true, min: 0, max: 18 });
+  if ('rank' in rec)
+    row.rank = isBlank(rec.rank) ? null : toNum(rec.rank, 'rank', line, { int: true, min: 1 });
+  if ('volume_24h' in rec)
+    row.volume_24h = isBlank(rec.volume_24h) ? null : toNum(rec.volume_24h, 'volume_24h', line, { min: 0 });
+  if ('in_contest' in rec && !isBlank(rec.in_contest))
+    row.in_contest = toBool(rec.in_contest, 'in_contest', line);
+  if ('priority_score' in rec && !isBlank(rec.priority_score)) {
+    row.priority_score = toNum(rec.priority_score, 'priority_score', line, {
+      min: -1_000_000,
+      max: 1_000_000,
+    });
+  }
+  if ('refresh_interval_seconds' in rec) {
+    row.refresh_interval_seconds = isBlank(rec.refresh_interval_seconds)
+      ? null
+      : toNum(rec.refresh_interval_seconds, 'refresh_interval_seconds', line, {
+          int: true,
+          min: 15,
+          max: 3600,
+        });
+  }
+  if ('is_active' in rec && !isBlank(rec.is_active)) row.is_active = toBool(rec.is_active, 'is_active', line);
+  return row;
+}
+
+export interface ParsedImport {
+  rows: TokenInput[];
+  warnings: string[];
+}
+
+export function parseTokenFile(
+  text: string,
+  format: 'csv' | 'json',
+  onProgress?: (done: number, total: number) => void,
+): ParsedImport {
+  const warnings: string[] = [];
+  const rows: TokenInput[] = [];
+  const seen = new Map<string, number>();
+  const push = (row: TokenInput, line: number) => {
+    const prev = seen.get(row.address);
+    if (prev !== undefined)
+      throw new ImportError(line, `address ${row.address} already appears on line ${prev}`);
+    seen.set(row.address, line);
+    rows.push(row);
+  };
+  if (format === 'json') {
+    let data: unknown;
+    try {
+      data = JSON.parse(text);
+    } catch (err) {
+      throw new ImportError(null, `not valid JSON: ${(err as Error).message}`);
+    }
+    if (!Array.isArray(data)) throw new ImportError(null, 'JSON import must be an array of token objects');
+    const unknown = new Set<string>();
+    data.forEach((rec: unknown, i) => {
+      // JSON "line" = 1-based array index (element number).
+      if (typeof rec !== 'object' || rec === null || Array.isArray(rec))
+        throw new ImportError(i + 1, 'element is not an object');
+      for (const k of Object.keys(rec)) if (!(KNOWN as readonly string[]).includes(k)) unknown.add(k);
+      push(toTokenInput(rec as Record<string, unknown>, i + 1), i + 1);
+      if (onProgress && i % 1000 === 0) onProgress(i, data.length);
+    });
+    if (unknown.size) warnings.push(`ignored unknown keys: ${[...unknown].join(', ')}`);
+    return { rows, warnings };
+  }
+  const records = parseCsv(text.replace(/^\uFEFF/, ''));
+  if (!records.length) throw new ImportError(null, 'file is empty');
+  const header = records[0].fields.map((h) => h.trim().toLowerCase());
+  if (!header.includes('address')) throw new ImportError(records[0].line, 'header has no `address` column');
+  const dup = header.find((h, i) => header.indexOf(h) !== i);
+  if (dup) throw new ImportError(records[0].line, `header repeats column ${dup}`);
+  const unknown = header.filter((h) => !(KNOWN as readonly string[]).includes(h));
+  if (unknown.length) warnings.push(`ignored unknown columns: ${unknown.join(', ')}`);
+  for (let r = 1; r < records.length; r++) {
+    const { line, fields } = records[r];
+    if (fields.length !== header.length) {
+      throw new ImportError(line, `expected ${header.length} fields, found ${fields.length}`);
+    }
+    const rec: Record<string, unknown> = {};
+    header.forEach((h, i) => {
+      if ((KNOWN as readonly string[]).includes(h)) rec[h as Known] = fields[i];
+    });
+    push(toTokenInput(rec, line), line);
+    if (onProgress && r % 1000 === 0) onProgress(r, records.length - 1);
+  }
+  return { rows, warnings };
+}

@@ -1,0 +1,174 @@
+/**
+ * Configuration: flags override env; env overrides defaults (DESIGN.md "Configuration").
+ * Validated once at start with zod; a bad value raises ConfigError naming the variable, which the
+ * CLI turns into exit code 2 with a one-line reason. Secrets are kept out of `describeConfig`.
+ */
+import { z } from 'zod';
+import { PLANS, type PlanName } from './core/types.js';
+import { POLICY_NAMES, type PolicyName } from './core/policy.js';
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    detail: string,
+  ) {
+    super(`${variable}: ${detail}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export interface Config {
+  databaseUrl: string | null;
+  dataDir: string;
+  priceSource: 'jupiter-v3' | 'jupiter-v2';
+  priceApiUrl: string | null;
+  jupiterApiKey: string | null;
+  plan: PlanName;
+  requestsPerMinute: number;
+  maxBatchSize: number;
+  minIntervalSeconds: number;
+  batchDelayMs: number | null;
+  policy: PolicyName;
+  deviation: number;
+  maxIntervalSeconds: number;
+  adminToken: string | null;
+  host: string;
+  port: number;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+}
+
+/** Names of the environment variables, by config key. */
+export const ENV_NAMES: Record<keyof Config, string> = {
+  databaseUrl: 'DATABASE_URL',
+  dataDir: 'TOKEN_REFRESH_DATA_DIR',
+  priceSource: 'PRICE_SOURCE',
+  priceApiUrl: 'PRICE_API_URL',
+  jupiterApiKey: 'JUPITER_API_KEY',
+  plan: 'TOKEN_REFRESH_PLAN',
+  requestsPerMinute: 'TOKEN_REFRESH_REQUESTS_PER_MINUTE',
+  maxBatchSize: 'TOKEN_REFRESH_MAX_BATCH_SIZE',
+  minIntervalSeconds: 'TOKEN_REFRESH_MIN_INTERVAL',
+  batchDelayMs: 'TOKEN_REFRESH_BATCH_DELAY',
+  policy: 'TOKEN_REFRESH_POLICY',
+  deviation: 'TOKEN_REFRESH_DEVIATION',
+  maxIntervalSeconds: 'TOKEN_REFRESH_MAX_INTERVAL',
+  adminToken: 'TOKEN_REFRESH_ADMIN_TOKEN',
+  host: 'HOST',
+  port: 'PORT',
+  logLevel: 'LOG_LEVEL',
+};
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const num = (min: number, max: number) => z.coerce.number().min(min).max(max);
+const optionalStr = z
+  .string()
+  .transform((s) => (s.trim() === '' ? null : s))
+  .nullable();
+
+const schemas: { [K in keyof Config]: z.ZodType<Config[K]> } = {
+  databaseUrl: optionalStr.refine((v) => v === null || /^postgres(ql)?:\/\//.test(v), {
+    message: 'must be a postgres:// or postgresql:// URL',
+  }),
+  dataDir: z.string().min(1),
+  priceSource: z.enum(['jupiter-v3', 'jupiter-v2']),
+  priceApiUrl: optionalStr.refine((v) => v === null || /^https?:\/\//.test(v), {
+    message: 'must be an http(s) URL',
+  }),
+  jupiterApiKey: optionalStr,
+  plan: z.enum(Object.keys(PLANS) as [PlanName, ...PlanName[]]),
+  requestsPerMinute: int(1, 100_000),
+  maxBatchSize: int(1, 100),
+  minIntervalSeconds: num(1, 86_400),
+  batchDelayMs: z.coerce.number().int().min(0).max(600_000).nullable(),
+  policy: z.enum(POLICY_NAMES as [PolicyName, ...PolicyName[]]),
+  deviation: num(1e-6, 1),
+  maxIntervalSeconds: num(1, 7 * 86_400),
+  adminToken: optionalStr.refine((v) => v === null || v.length >= 16, {
+    message: 'must be at least 16 characters',
+  }),
+  host: z.string().min(1),
+  port: int(0, 65_535),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+};
+
+/**
+ * Resolve the configuration. `flags` are CLI options already mapped to config keys (undefined =
+ * not given). `requestsPerMinute` defaults to the plan's rate; maxBatchSize to the source's limit.
+ */
+export function loadConfig(
+  env: NodeJS.ProcessEnv = process.env,
+  flags: Partial<Record<keyof Config, unknown>> = {},
+): Config {
+  const raw = (key: keyof Config): unknown => {
+    const f = flags[key];
+    if (f !== undefined) return f;
+    const e = env[ENV_NAMES[key]];
+    return e === undefined || e === '' ? undefined : e;
+  };
+  const parse = <K extends keyof Config>(key: K, fallback: unknown): Config[K] => {
+    const value = raw(key) ?? fallback;
+    const r = schemas[key].safeParse(value);
+    if (!r.success) {
+      const shown = key === 'jupiterApiKey' || key === 'adminToken' ? '(hidden)' : JSON.stringify(value);
+      throw new ConfigError(
+        ENV_NAMES[key],
+        `invalid value ${shown}: ${r.error.issues[0]?.message ?? 'invalid'}`,
+      );
+    }
+    return r.data;
+  };
+  const plan = parse('plan', 'keyless');
+  const priceSource = parse('priceSource', 'jupiter-v3');
+  const sourceMax = priceSource === 'jupiter-v2' ? 100 : 50;
+  const maxBatchSize = parse('maxBatchSize', sourceMax);
+  if (maxBatchSize > sourceMax) {
+    throw new ConfigError(
+      ENV_NAMES.maxBatchSize,
+      `${maxBatchSize} exceeds ${priceSource}'s limit of ${sourceMax} ids`,
+    );
+  }
+  const cfg: Config = {
+    databaseUrl: parse('databaseUrl', null),
+    dataDir: parse('dataDir', './data'),
+    priceSource,
+    priceApiUrl: parse('priceApiUrl', null),
+    jupiterApiKey: parse('jupiterApiKey', null),
+    plan,
+    requestsPerMinute: parse('requestsPerMinute', PLANS[plan]),
+    maxBatchSize,
+    minIntervalSeconds: parse('minIntervalSeconds', 15),
+    batchDelayMs: parse('batchDelayMs', null),
+    policy: parse('policy', 'optimal'),
+    deviation: parse('deviation', 0.01),
+    maxIntervalSeconds: parse('maxIntervalSeconds', 3600),
+    adminToken: parse('adminToken', null),
+    host: parse('host', '127.0.0.1'),
+    port: parse('port', 8080),
+    logLevel: parse('logLevel', 'info'),
+  };
+  if (cfg.maxIntervalSeconds < cfg.minIntervalSeconds) {
+    throw new ConfigError(ENV_NAMES.maxIntervalSeconds, 'must be >= TOKEN_REFRESH_MIN_INTERVAL');
+  }
+  return cfg;
+}
+
+/** The default endpoint for a source: keyless plans use lite-api, keyed plans api.jup.ag. */
+export function defaultPriceUrl(cfg: Pick<Config, 'priceSource' | 'jupiterApiKey'>): string {
+  const host = cfg.jupiterApiKey ? 'https://api.jup.ag' : 'https://lite-api.jup.ag';
+  return cfg.priceSource === 'jupiter-v2' ? `${host}/price/v2` : `${host}/price/v3`;
+}
+
+/** Minimum spacing between requests: TOKEN_REFRESH_BATCH_DELAY, else 60 s / plan rpm. */
+export function batchSpacingMs(cfg: Pick<Config, 'batchDelayMs' | 'requestsPerMinute'>): number {
+  return cfg.batchDelayMs ?? 60_000 / cfg.requestsPerMinute;
+}
+
+/** The configuration with secrets masked, for logs and the status API. */
+export function describeConfig(cfg: Config): Record<string, unknown> {
+  return {
+    ...cfg,
+    databaseUrl: cfg.databaseUrl ? cfg.databaseUrl.replace(/\/\/([^:@/]+)(:[^@/]*)?@/, '//$1:***@') : null,
+    jupiterApiKey: cfg.jupiterApiKey ? '***' : null,
+    adminToken: cfg.adminToken ? '***' : null,
+  };
+}

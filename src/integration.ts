@@ -1,0 +1,289 @@
+/**
+ * TokenRefreshIntegration: the library facade. One call wires the store, the price source, the
+ * single price client (lock + limiter + breaker), the policy and the scheduler; the same object
+ * is what the HTTP API serves.
+ *
+ *   const trs = await initializeTokenRefresh({ databaseUrl: process.env.DATABASE_URL });
+ *   trs.on('price:updated', (e) => console.log(e.address, e.newPrice));
+ *   await trs.refreshToken('So11111111111111111111111111111111111111112');
+ *   await trs.shutdown();
+ */
+import { type Clock, systemClock } from './core/clock.js';
+import { CircuitBreaker } from './core/circuit-breaker.js';
+import { RateLimiter } from './core/rate-limiter.js';
+import { createPolicy } from './core/policies.js';
+import { analyzeTokenDistribution, getRefreshRecommendations } from './core/rank-analyzer.js';
+import { projectPlan } from './simulate/index.js';
+import { PLANS, type PlanName, type Token, type TokenWithState } from './core/types.js';
+import { type Config, batchSpacingMs, defaultPriceUrl, loadConfig } from './config.js';
+import { createPriceSource, isMintAddress, type PriceSource } from './sources/index.js';
+import { PriceClient } from './sources/price-client.js';
+import { openStore } from './store/index.js';
+import type { Store, TokenSettings } from './store/types.js';
+import { TokenRefreshScheduler, type Logger } from './scheduler/scheduler.js';
+import type { SchedulerEventName, SchedulerEvents, SchedulerStatus } from './scheduler/types.js';
+import type { ApiService, RefreshOutcome } from './api/types.js';
+import { BadRequestError, TokenNotFoundError } from './api/errors.js';
+
+export interface TokenRefreshOptions extends Partial<Config> {
+  /** Use this store instead of opening one from databaseUrl/dataDir (it is not closed on shutdown). */
+  store?: Store;
+  /** Use this price source instead of building one from priceSource/priceApiUrl. */
+  source?: PriceSource;
+  clock?: Clock;
+  logger?: Logger;
+  /** Start the refresh loop right away (default true). */
+  autoStart?: boolean;
+  /** Run migrations on start (default true). */
+  migrate?: boolean;
+  /** Environment to read defaults from (default process.env). */
+  env?: NodeJS.ProcessEnv;
+  /** Scheduler tuning passed through (tests, benchmarks). */
+  deltaLoadIntervalMs?: number;
+  replanIntervalMs?: number;
+  requestTimeoutMs?: number;
+  /** Circuit breaker tuning (default: open after 5 consecutive failures, 30 s cool-down). */
+  breaker?: { failureThreshold?: number; cooldownMs?: number };
+}
+
+export class TokenRefreshIntegration implements ApiService {
+  readonly store: Store;
+  readonly clock: Clock;
+  readonly config: Config;
+  readonly client: PriceClient;
+  readonly limiter: RateLimiter;
+  readonly breaker: CircuitBreaker;
+  readonly scheduler: TokenRefreshScheduler;
+  private readonly ownsStore: boolean;
+  private closed = false;
+
+  private constructor(parts: {
+    store: Store;
+    ownsStore: boolean;
+    config: Config;
+    clock: Clock;
+    source: PriceSource;
+    logger?: Logger;
+    opts: TokenRefreshOptions;
+  }) {
+    const { config, clock, opts } = parts;
+    this.store = parts.store;
+    this.ownsStore = parts.ownsStore;
+    this.config = config;
+    this.clock = clock;
+    this.limiter = new RateLimiter({
+      clock,
+      maxRequests: config.requestsPerMinute,
+      minSpacingMs: batchSpacingMs(config),
+    });
+    this.breaker = new CircuitBreaker({ clock, ...opts.breaker });
+    this.client = new PriceClient({
+      source: parts.source,
+      clock,
+      limiter: this.limiter,
+      breaker: this.breaker,
+      timeoutMs: opts.requestTimeoutMs ?? 10_000,
+    });
+    this.scheduler = new TokenRefreshScheduler({
+      store: this.store,
+      client: this.client,
+      limiter: this.limiter,
+      breaker: this.breaker,
+      clock,
+      policy: createPolicy(config.policy, { deviation: config.deviation }),
+      requestsPerMinute: config.requestsPerMinute,
+      maxBatchSize: Math.min(config.maxBatchSize, parts.source.maxIdsPerRequest),
+      sourceName: parts.source.name,
+      minIntervalSeconds: config.minIntervalSeconds,
+      maxIntervalSeconds: config.maxIntervalSeconds,
+      deviation: config.deviation,
+      deltaLoadIntervalMs: opts.deltaLoadIntervalMs,
+      replanIntervalMs: opts.replanIntervalMs,
+      logger: parts.logger,
+    });
+  }
+
+  /** Build everything and (unless autoStart is false) start refreshing. */
+  static async initializeTokenRefresh(opts: TokenRefreshOptions = {}): Promise<TokenRefreshIntegration> {
+    const { store: givenStore, source: givenSource, clock: givenClock, logger, env, ...flags } = opts;
+    const config = loadConfig(env ?? process.env, pickConfig(flags));
+    const clock = givenClock ?? systemClock;
+    const store =
+      givenStore ??
+      (await openStore({ databaseUrl: config.databaseUrl ?? undefined, dataDir: config.dataDir }));
+    try {
+      if (opts.migrate !== false) await store.migrate();
+      const source =
+        givenSource ??
+        createPriceSource({
+          kind: config.priceSource,
+          url: config.priceApiUrl ?? defaultPriceUrl(config),
+          apiKey: config.jupiterApiKey ?? undefined,
+        });
+      const trs = new TokenRefreshIntegration({
+        store,
+        ownsStore: !givenStore,
+        config,
+        clock,
+        source,
+        logger,
+        opts,
+      });
+      await trs.scheduler.initialize();
+      if (opts.autoStart !== false) trs.scheduler.start();
+      return trs;
+    } catch (err) {
+      if (!givenStore) await store.close().catch(() => {});
+      throw err;
+    }
+  }
+
+  start(): void {
+    this.scheduler.start();
+  }
+
+  on<E extends SchedulerEventName>(event: E, fn: (payload: SchedulerEvents[E]) => void): () => void {
+    return this.scheduler.events.on(event, fn);
+  }
+
+  status(): SchedulerStatus {
+    return this.scheduler.status();
+  }
+  pause(): void {
+    this.scheduler.pause();
+  }
+  resume(): void {
+    this.scheduler.resume();
+  }
+
+  /** Refresh one token now: first in line, through the limiter. Resolves after the write commits. */
+  async refreshToken(address: string): Promise<RefreshOutcome> {
+    if (!isMintAddress(address))
+      throw new BadRequestError(`address: not a base58 mint address (32–44 characters)`);
+    let id = this.scheduler.idForAddress(address);
+    if (id === undefined) {
+      const row = await this.store.getToken(address);
+      if (!row) throw new TokenNotFoundError(address);
+      if (!row.is_active)
+        return { address, refreshed: false, price: row.price, changed: false, reason: 'token is inactive' };
+      this.scheduler.applyRows([viewToState(row)]);
+      id = row.id;
+    }
+    if (!this.scheduler.isRunning) {
+      return { address, refreshed: false, price: null, changed: false, reason: 'scheduler is not running' };
+    }
+    const r = await this.scheduler.requestRefresh(id);
+    if (r.status === 'updated') return { address, refreshed: true, price: r.price, changed: r.changed };
+    const price = this.scheduler.tokens.get(id)?.price ?? null;
+    return { address, refreshed: false, price, changed: false, reason: r.reason };
+  }
+
+  /** Store new settings and re-queue that token only. */
+  async updateTokenRefreshSettings(
+    addressOrId: string | number,
+    settings: TokenSettings,
+  ): Promise<Token | null> {
+    const row = await this.store.updateTokenSettings(addressOrId, settings, this.clock.now());
+    if (!row) return null;
+    const view = await this.store.getToken(row.id);
+    if (view) this.scheduler.applyRows([viewToState(view)]);
+    return row;
+  }
+
+  updateTokenSettings(addressOrId: string | number, settings: TokenSettings): Promise<Token | null> {
+    return this.updateTokenRefreshSettings(addressOrId, settings);
+  }
+
+  getSchedulerMetrics() {
+    return {
+      status: this.scheduler.status(),
+      batches: this.scheduler.metrics.getMetrics(),
+      client: this.client.stats(),
+      limiter: this.limiter.snapshot(),
+    };
+  }
+
+  /** Distribution, per-tier recommendations for the configured plan, and projections per plan. */
+  async getRefreshRecommendations() {
+    const tokens = [...this.scheduler.tokens.values()];
+    const now = this.clock.now();
+    const plan = { requestsPerMinute: this.config.requestsPerMinute, maxBatchSize: this.config.maxBatchSize };
+    const projections = (Object.keys(PLANS) as PlanName[]).map((name) => ({
+      plan: name,
+      requestsPerMinute: PLANS[name],
+      ...projectPlan(
+        tokens,
+        { requestsPerMinute: PLANS[name], maxBatchSize: this.config.maxBatchSize },
+        {
+          deviation: this.config.deviation,
+          minIntervalSeconds: this.config.minIntervalSeconds,
+        },
+      ),
+    }));
+    return {
+      plan: { name: this.config.plan, ...plan },
+      distribution: analyzeTokenDistribution(tokens),
+      recommendations: getRefreshRecommendations(
+        tokens,
+        { ...plan, minIntervalSeconds: this.config.minIntervalSeconds },
+        now,
+      ),
+      projections,
+    };
+  }
+
+  recommendations(): Promise<unknown> {
+    return this.getRefreshRecommendations();
+  }
+
+  async readiness(): Promise<{ db: boolean; migrations: boolean; scheduler: boolean }> {
+    const db = await this.store.ping().then(
+      () => true,
+      () => false,
+    );
+    const migrations = db ? await this.store.migrationsApplied().catch(() => false) : false;
+    return { db, migrations, scheduler: this.scheduler.isRunning };
+  }
+
+  /** Stop taking batches, commit the in-flight batch, persist the schedule, close what we opened. */
+  async shutdown(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.scheduler.stop();
+    if (this.ownsStore) await this.store.close();
+  }
+}
+
+export function initializeTokenRefresh(opts: TokenRefreshOptions = {}): Promise<TokenRefreshIntegration> {
+  return TokenRefreshIntegration.initializeTokenRefresh(opts);
+}
+
+const CONFIG_KEYS: readonly (keyof Config)[] = [
+  'databaseUrl',
+  'dataDir',
+  'priceSource',
+  'priceApiUrl',
+  'jupiterApiKey',
+  'plan',
+  'requestsPerMinute',
+  'maxBatchSize',
+  'minIntervalSeconds',
+  'batchDelayMs',
+  'policy',
+  'deviation',
+  'maxIntervalSeconds',
+  'adminToken',
+  'host',
+  'port',
+  'logLevel',
+];
+
+function pickConfig(o: Record<string, unknown>): Partial<Record<keyof Config, unknown>> {
+  const out: Partial<Record<keyof Config, unknown>> = {};
+  for (const k of CONFIG_KEYS) if (o[k] !== undefined) out[k] = o[k];
+  return out;
+}
+
+function viewToState(v: Awaited<ReturnType<Store['getToken']>> & object): TokenWithState {
+  return { ...v, priceUpdatedAt: v.price_updated_at, schedule: null };
+}

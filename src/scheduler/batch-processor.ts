@@ -1,0 +1,284 @@
+/**
+ * The processBatch pipeline for one batch: fetch through the price client, classify every token
+ * (updated / unchanged / missing / invalid), write everything in ONE transaction, and only after
+ * the commit apply the new state to the in-memory tokens.
+ *
+ * Failure rules (DESIGN.md):
+ *  - An upstream failure (429, 5xx, timeout, malformed answer, open circuit) is the source's
+ *    fault: the limiter/breaker back off the source; no token is charged a miss.
+ *  - A missing or invalid quote backs that token off (2 s doubling to 5 min). A token is
+ *    deactivated only after a long streak of misses AND only from an answer that carried other
+ *    valid quotes (the source is evidently healthy), so an outage never deactivates anything.
+ *  - A failed write is retried once more here (the store already retries transient errors);
+ *    after that the batch's tokens are left exactly as they were.
+ */
+import type { Clock } from '../core/clock.js';
+import type { RefreshPolicy } from '../core/policy.js';
+import type { PriceObservation, ScheduleState, TokenMiss } from '../core/types.js';
+import { VolatilityEstimator } from '../core/volatility.js';
+import type { PriceClient } from '../sources/price-client.js';
+import type { FetchPricesResult } from '../sources/types.js';
+import type { Store } from '../store/types.js';
+import type { Logger } from './scheduler.js';
+import { type DeactivationRule, type SchedToken, missBackoffMs, shouldDeactivate } from './token-state.js';
+import type { PriceUpdatedEvent, TokenFailedEvent } from './types.js';
+
+export type TokenResult =
+  | { status: 'updated'; price: number; changed: boolean }
+  | { status: 'missing' | 'invalid'; reason: string; retryAt: number }
+  | { status: 'failed' | 'skipped'; reason: string };
+
+type BatchEvent =
+  | { type: 'price'; payload: PriceUpdatedEvent }
+  | { type: 'failed'; payload: TokenFailedEvent }
+  | { type: 'deactivated'; payload: { address: string; tokenId: number; reason: string; at: number } };
+
+export type BatchOutcome =
+  | {
+      kind: 'upstream-failed' | 'write-failed';
+      error: Error;
+      durationMs: number;
+      perToken: Map<number, TokenResult>;
+    }
+  | {
+      kind: 'ok';
+      durationMs: number;
+      updated: number;
+      changed: number;
+      failed: number;
+      deactivated: Set<number>;
+      events: BatchEvent[];
+      perToken: Map<number, TokenResult>;
+    };
+
+export interface BatchProcessorOptions {
+  store: Store;
+  client: PriceClient;
+  clock: Clock;
+  policy: RefreshPolicy;
+  sourceName: string;
+  minIntervalSeconds: number;
+  deactivation: DeactivationRule;
+  logger: Logger;
+  /** Pause before the scheduler-level write retry (ms). */
+  writeRetryDelayMs?: number;
+}
+
+export class StoreWriteError extends Error {
+  constructor(cause: unknown) {
+    super(
+      `could not write the batch's results (${cause instanceof Error ? cause.message : String(cause)}); ` +
+        'its tokens stay due and will be retried',
+      { cause },
+    );
+    this.name = 'StoreWriteError';
+  }
+}
+
+function isValidPrice(p: unknown): p is number {
+  return typeof p === 'number' && Number.isFinite(p) && p > 0 && p < 1e12;
+}
+
+interface Pending {
+  t: SchedToken;
+  schedule: ScheduleState;
+  price?: number;
+  lastPriceChangeAt?: number | null;
+  sigma?: { sigma: number | null; sigmaSamples: number };
+  result: TokenResult;
+}
+
+export class BatchProcessor {
+  private readonly volatility = new VolatilityEstimator();
+
+  constructor(private readonly o: BatchProcessorOptions) {}
+
+  async process(batch: SchedToken[], highPriority: boolean): Promise<BatchOutcome> {
+    const started = this.o.clock.now();
+    let answer: FetchPricesResult;
+    try {
+      answer = await this.o.client.fetchPrices(
+        batch.map((t) => t.address),
+        { priority: highPriority ? 'high' : 'normal' },
+      );
+    } catch (err) {
+      const error = err instanceof Error ? err : new Error(String(err));
+      const perToken = new Map<number, TokenResult>(
+        batch.map((t) => [t.id, { status: 'failed', reason: error.message }]),
+      );
+      return { kind: 'upstream-failed', error, durationMs: this.o.clock.now() - started, perToken };
+    }
+    const now = this.o.clock.now();
+    const sourceHealthy = answer.quotes.size > 0;
+    const invalid = new Map(answer.invalid.map((i) => [i.mint, i.reason]));
+    const successes: PriceObservation[] = [];
+    const misses: TokenMiss[] = [];
+    const pending: Pending[] = [];
+    for (const t of batch) {
+      const q = answer.quotes.get(t.address);
+      if (q && isValidPrice(q.price)) {
+        successes.push({
+          tokenId: t.id,
+          price: q.price,
+          change24h: q.change24h,
+          liquidity: q.liquidity,
+          blockId: q.blockId,
+          source: this.o.sourceName,
+        });
+        pending.push(this.planSuccess(t, q.price, now));
+      } else {
+        const reason = q
+          ? `invalid price ${String(q.price)}`
+          : (invalid.get(t.address) ?? 'missing from answer');
+        misses.push({ tokenId: t.id, reason });
+        pending.push(this.planMiss(t, q || invalid.has(t.address) ? 'invalid' : 'missing', reason, now));
+      }
+    }
+    const deactivate = pending
+      .filter(
+        (p) =>
+          sourceHealthy &&
+          p.result.status !== 'updated' &&
+          shouldDeactivate(p.schedule, now, this.o.deactivation),
+      )
+      .map((p) => p.t.id);
+
+    let written;
+    try {
+      written = await this.writeWithRetry({
+        now,
+        successes,
+        misses,
+        schedules: pending.map((p) => p.schedule),
+        deactivate,
+      });
+    } catch (err) {
+      const error = new StoreWriteError(err);
+      this.o.logger.error({ err, size: batch.length }, 'batch write failed; tokens re-queued as due');
+      const perToken = new Map<number, TokenResult>(
+        batch.map((t) => [t.id, { status: 'failed', reason: error.message }]),
+      );
+      return { kind: 'write-failed', error, durationMs: this.o.clock.now() - started, perToken };
+    }
+
+    // Committed: now (and only now) the in-memory state moves.
+    const changedById = new Map(written.changed.map((c) => [c.tokenId, c]));
+    const events: BatchEvent[] = [];
+    const perToken = new Map<number, TokenResult>();
+    let updated = 0;
+    let failed = 0;
+    for (const p of pending) {
+      const { t } = p;
+      t.schedule = p.schedule;
+      if (p.result.status === 'updated') {
+        updated++;
+        const change = changedById.get(t.id);
+        const changed = change !== undefined;
+        t.price = p.price!;
+        t.lastRefreshSuccess = now;
+        if (changed) t.lastPriceChangeAt = now;
+        t.sigma = p.sigma!.sigma;
+        t.sigmaSamples = p.sigma!.sigmaSamples;
+        // The interval depends on the just-observed change: compute it on the final state.
+        t.schedule.nextDueAt = now + this.o.policy.intervalSeconds(t, now) * 1000;
+        perToken.set(t.id, { status: 'updated', price: t.price, changed });
+        if (change) {
+          events.push({
+            type: 'price',
+            payload: {
+              address: t.address,
+              tokenId: t.id,
+              oldPrice: change.oldPrice,
+              newPrice: change.newPrice,
+              source: this.o.sourceName,
+              at: now,
+            },
+          });
+        }
+      } else if (p.result.status === 'missing' || p.result.status === 'invalid') {
+        failed++;
+        perToken.set(t.id, p.result);
+        events.push({
+          type: 'failed',
+          payload: {
+            address: t.address,
+            tokenId: t.id,
+            reason: p.result.reason,
+            consecutiveFailures: p.schedule.consecutiveFailures,
+            retryAt: p.schedule.nextDueAt,
+            at: now,
+          },
+        });
+      }
+    }
+    for (const id of deactivate) {
+      const t = batch.find((b) => b.id === id)!;
+      events.push({
+        type: 'deactivated',
+        payload: {
+          address: t.address,
+          tokenId: id,
+          reason: `${t.schedule.consecutiveFailures} consecutive misses while the source was healthy`,
+          at: now,
+        },
+      });
+    }
+    return {
+      kind: 'ok',
+      durationMs: now - started,
+      updated,
+      changed: written.changed.length,
+      failed,
+      deactivated: new Set(deactivate),
+      events,
+      perToken,
+    };
+  }
+
+  private planSuccess(t: SchedToken, price: number, now: number): Pending {
+    let sigma = { sigma: t.sigma, sigmaSamples: t.sigmaSamples };
+    if (t.price !== null && t.lastRefreshSuccess !== null && now > t.lastRefreshSuccess) {
+      sigma = this.volatility.observe(sigma, t.price, price, (now - t.lastRefreshSuccess) / 1000);
+    }
+    const changed = t.price === null || t.price !== price;
+    const schedule: ScheduleState = {
+      tokenId: t.id,
+      // Provisional; the final interval is computed after commit on the updated token.
+      nextDueAt:
+        now +
+        this.o.policy.intervalSeconds(
+          { ...t, ...sigma, lastPriceChangeAt: changed ? now : t.lastPriceChangeAt },
+          now,
+        ) *
+          1000,
+      consecutiveFailures: 0,
+      failingSince: null,
+      sigma: sigma.sigma,
+      sigmaSamples: sigma.sigmaSamples,
+    };
+    return { t, schedule, price, sigma, result: { status: 'updated', price, changed } };
+  }
+
+  private planMiss(t: SchedToken, status: 'missing' | 'invalid', reason: string, now: number): Pending {
+    const prev = t.schedule;
+    const failures = prev.consecutiveFailures + 1;
+    const schedule: ScheduleState = {
+      ...prev,
+      tokenId: t.id,
+      nextDueAt: now + missBackoffMs(failures),
+      consecutiveFailures: failures,
+      failingSince: prev.failingSince ?? now,
+    };
+    return { t, schedule, result: { status, reason, retryAt: schedule.nextDueAt } };
+  }
+
+  private async writeWithRetry(batch: Parameters<Store['writeRefreshResults']>[0]) {
+    try {
+      return await this.o.store.writeRefreshResults(batch);
+    } catch (first) {
+      this.o.logger.warn({ err: first }, 'batch write failed; retrying once');
+      await this.o.clock.sleep(this.o.writeRetryDelayMs ?? 250);
+      return await this.o.store.writeRefreshResults(batch);
+    }
+  }
+}

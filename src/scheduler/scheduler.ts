@@ -1,0 +1,507 @@
+/**
+ * TokenRefreshScheduler: tokens from the store, due tokens from the queue, batches through the
+ * single price client, results written in one transaction, tokens re-queued, events out.
+ *
+ * Ordering guarantee: nothing is re-queued, emitted or counted before the batch's transaction has
+ * committed. If the write fails (after the store's own transient retries and one more here), the
+ * batch's tokens go back into the queue as due and their in-memory state is left untouched.
+ */
+import type { Clock } from '../core/clock.js';
+import type { PolicyContext, RefreshPolicy } from '../core/policy.js';
+import type { TierDef, TokenWithState } from '../core/types.js';
+import { IndexedPriorityQueue } from '../core/priority-queue.js';
+import { MetricsCollector } from '../core/metrics-collector.js';
+import { DEFAULT_TIERS, calculatePriorityScore } from '../core/tiers.js';
+import type { RateLimiter } from '../core/rate-limiter.js';
+import type { CircuitBreaker } from '../core/circuit-breaker.js';
+import type { PriceClient } from '../sources/price-client.js';
+import type { Store } from '../store/types.js';
+import { TypedEmitter } from './emitter.js';
+import type { SchedulerEvents, SchedulerStatus } from './types.js';
+import {
+  type SchedToken,
+  spreadDueTimes,
+  toSchedToken,
+  applyRowEdits,
+  DEFAULT_DEACTIVATION,
+} from './token-state.js';
+import { BatchProcessor, type BatchOutcome } from './batch-processor.js';
+import { SchedulerStats } from './stats.js';
+
+export interface Logger {
+  debug(obj: object | string, msg?: string): void;
+  info(obj: object | string, msg?: string): void;
+  warn(obj: object | string, msg?: string): void;
+  error(obj: object | string, msg?: string): void;
+}
+const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+
+export interface SchedulerOptions {
+  store: Store;
+  client: PriceClient;
+  limiter: RateLimiter;
+  breaker: CircuitBreaker;
+  clock: Clock;
+  policy: RefreshPolicy;
+  requestsPerMinute: number;
+  maxBatchSize: number;
+  /** Recorded as token_prices.source. */
+  sourceName: string;
+  minIntervalSeconds?: number;
+  maxIntervalSeconds?: number;
+  /** Share of the plan the planner may spend (the rest absorbs retries and manual refreshes). */
+  utilisation?: number;
+  /** Deviation X for the staleness estimate. */
+  deviation?: number;
+  /** Batches in flight at once (large plans need more than one to reach their rate). */
+  maxInFlight?: number;
+  deltaLoadIntervalMs?: number;
+  replanIntervalMs?: number;
+  tiers?: readonly TierDef[];
+  partitions?: readonly number[];
+  deactivation?: typeof DEFAULT_DEACTIVATION;
+  logger?: Logger;
+}
+
+interface ManualWaiter {
+  resolve: (o: BatchOutcome['perToken'] extends Map<number, infer V> ? V : never) => void;
+}
+
+export class TokenRefreshScheduler {
+  readonly events: TypedEmitter<SchedulerEvents>;
+  readonly metrics: MetricsCollector;
+  readonly tokens = new Map<number, SchedToken>();
+  private readonly byAddress = new Map<string, number>();
+  private readonly queue = new IndexedPriorityQueue();
+  private readonly manual: number[] = [];
+  private readonly waiters = new Map<number, ManualWaiter[]>();
+  private readonly stats: SchedulerStats;
+  private readonly processor: BatchProcessor;
+  private readonly log: Logger;
+  private readonly o: Required<
+    Omit<SchedulerOptions, 'partitions' | 'logger' | 'tiers' | 'deactivation' | 'sourceName'>
+  >;
+  private tiers: readonly TierDef[];
+  private running = false;
+  private paused = false;
+  private loopPromise: Promise<void> | null = null;
+  private wake: AbortController = new AbortController();
+  private inFlight = new Set<Promise<void>>();
+  private lastDeltaAt = 0;
+  private nextDeltaAt = 0;
+  private nextReplanAt = 0;
+  private plannedCapacity = 0;
+  private startedAt: number | null = null;
+  private initialized = false;
+
+  constructor(private readonly opts: SchedulerOptions) {
+    this.log = opts.logger ?? silentLogger;
+    this.tiers = opts.tiers ?? DEFAULT_TIERS;
+    this.o = {
+      store: opts.store,
+      client: opts.client,
+      limiter: opts.limiter,
+      breaker: opts.breaker,
+      clock: opts.clock,
+      policy: opts.policy,
+      requestsPerMinute: opts.requestsPerMinute,
+      maxBatchSize: opts.maxBatchSize,
+      minIntervalSeconds: opts.minIntervalSeconds ?? 15,
+      maxIntervalSeconds: opts.maxIntervalSeconds ?? 3600,
+      utilisation: opts.utilisation ?? 0.95,
+      deviation: opts.deviation ?? 0.01,
+      maxInFlight: opts.maxInFlight ?? Math.max(1, Math.min(8, Math.ceil(opts.requestsPerMinute / 600))),
+      deltaLoadIntervalMs: opts.deltaLoadIntervalMs ?? 5_000,
+      replanIntervalMs: opts.replanIntervalMs ?? 60_000,
+    };
+    this.events = new TypedEmitter<SchedulerEvents>((err, ev) =>
+      this.log.error({ err, event: ev }, 'event listener threw'),
+    );
+    this.metrics = new MetricsCollector({ clock: opts.clock });
+    this.stats = new SchedulerStats(opts.clock, this.tiers);
+    this.processor = new BatchProcessor({
+      store: opts.store,
+      client: opts.client,
+      clock: opts.clock,
+      policy: opts.policy,
+      sourceName: opts.sourceName,
+      minIntervalSeconds: this.o.minIntervalSeconds,
+      deactivation: opts.deactivation ?? DEFAULT_DEACTIVATION,
+      logger: this.log,
+    });
+    opts.client.on('circuit:open', (p) =>
+      this.events.emit('circuit:open', { at: this.now(), retryAt: p.retryAt }),
+    );
+    opts.client.on('circuit:closed', () => this.events.emit('circuit:closed', { at: this.now() }));
+    opts.client.on('rate-limited', (p) =>
+      this.events.emit('rate-limited', { at: this.now(), resetAt: p.resetAt }),
+    );
+  }
+
+  private now(): number {
+    return this.o.clock.now();
+  }
+
+  /** Capacity in token refreshes per second the policy plans for. */
+  capacityPerSecond(): number {
+    const rps = this.o.limiter.effectiveMaxRequests / 60;
+    return rps * this.o.maxBatchSize * this.o.utilisation;
+  }
+
+  private policyContext(): PolicyContext {
+    return {
+      capacityPerSecond: this.capacityPerSecond(),
+      minIntervalSeconds: this.o.minIntervalSeconds,
+      maxIntervalSeconds: this.o.maxIntervalSeconds,
+    };
+  }
+
+  calculateTokenPriority(token: SchedToken): number {
+    return this.o.policy.priority(token);
+  }
+
+  /** Seed score (for display and weights), independent of the policy. */
+  importance(token: SchedToken): number {
+    return calculatePriorityScore(token, this.tiers);
+  }
+
+  async initialize(): Promise<void> {
+    if (this.initialized) return;
+    this.tiers = await this.o.store.getTiers().catch(() => this.tiers);
+    this.stats.setTiers(this.tiers);
+    await this.loadActiveTokens();
+    this.initialized = true;
+  }
+
+  /**
+   * Fill the queue from the store with the persisted schedule, page by page. Tokens without a
+   * schedule (new) or overdue by more than one full pass are spread evenly from now.
+   */
+  async loadActiveTokens(): Promise<number> {
+    const now = this.now();
+    let maxUpdated = 0;
+    for await (const page of this.o.store.loadActiveTokens({ partitions: this.opts.partitions })) {
+      for (const row of page) {
+        const t = toSchedToken(row);
+        this.tokens.set(t.id, t);
+        this.byAddress.set(t.address, t.id);
+        if (row.updated_at > maxUpdated) maxUpdated = row.updated_at;
+      }
+    }
+    this.lastDeltaAt = Math.max(this.lastDeltaAt, maxUpdated);
+    this.replan(now);
+    this.placeUnscheduled([...this.tokens.values()], now);
+    this.stats.recountTiers(this.tokens.values());
+    this.log.info({ tokens: this.tokens.size }, 'tokens loaded');
+    return this.tokens.size;
+  }
+
+  /** Tokens with no usable due time get evenly spread slots; the rest keep their persisted time. */
+  private placeUnscheduled(list: SchedToken[], now: number): void {
+    const fullPassMs = (this.tokens.size / Math.max(1e-9, this.capacityPerSecond())) * 1000;
+    const toSpread: { schedule: SchedToken['schedule']; priority: number; t: SchedToken }[] = [];
+    for (const t of list) {
+      const due = t.schedule.nextDueAt;
+      if (!Number.isFinite(due) || due < now - fullPassMs) {
+        toSpread.push({ schedule: t.schedule, priority: this.calculateTokenPriority(t), t });
+      } else {
+        this.enqueue(t);
+      }
+    }
+    spreadDueTimes(toSpread, now, this.capacityPerSecond());
+    for (const s of toSpread) this.enqueue(s.t);
+  }
+
+  private enqueue(t: SchedToken): void {
+    this.queue.enqueue({ id: t.id, priority: this.calculateTokenPriority(t), dueAt: t.schedule.nextDueAt });
+  }
+
+  /** Incremental pick-up of new, edited and deactivated tokens (never rebuilds the queue). */
+  async loadChangedTokens(): Promise<number> {
+    const rows = await this.o.store.loadTokensChangedSince(this.lastDeltaAt, {
+      partitions: this.opts.partitions,
+    });
+    for (const row of rows) if (row.updated_at > this.lastDeltaAt) this.lastDeltaAt = row.updated_at;
+    this.applyRows(rows);
+    return rows.length;
+  }
+
+  /**
+   * Apply new/edited/deactivated rows to the running schedule: an edit re-queues that token only;
+   * new tokens get evenly spread slots; a deactivated token leaves the queue.
+   */
+  applyRows(rows: readonly TokenWithState[]): void {
+    const now = this.now();
+    const fresh: SchedToken[] = [];
+    for (const row of rows) {
+      const existing = this.tokens.get(row.id);
+      if (!row.is_active) {
+        if (existing) this.forget(existing);
+        continue;
+      }
+      if (existing) {
+        const intervalBefore = existing.refresh_interval_seconds;
+        applyRowEdits(existing, row);
+        if (intervalBefore !== existing.refresh_interval_seconds && existing.lastRefreshSuccess !== null) {
+          const next = existing.lastRefreshSuccess + this.o.policy.intervalSeconds(existing, now) * 1000;
+          existing.schedule.nextDueAt = Math.max(now, next);
+        }
+        if (this.queue.has(existing.id)) this.enqueue(existing);
+      } else {
+        const t = toSchedToken(row);
+        this.tokens.set(t.id, t);
+        this.byAddress.set(t.address, t.id);
+        fresh.push(t);
+      }
+    }
+    if (fresh.length) {
+      this.o.policy.replan(this.tokens.values(), this.policyContext(), now);
+      this.placeUnscheduled(fresh, now);
+    }
+    if (rows.length) this.stats.recountTiers(this.tokens.values());
+  }
+
+  private forget(t: SchedToken): void {
+    this.tokens.delete(t.id);
+    this.byAddress.delete(t.address);
+    this.queue.remove(t.id);
+  }
+
+  /** Re-plan rates (timer, capacity change, token set change). */
+  replan(now = this.now()): void {
+    const ctx = this.policyContext();
+    this.o.policy.replan(this.tokens.values(), ctx, now);
+    this.plannedCapacity = ctx.capacityPerSecond;
+    this.nextReplanAt = now + this.o.replanIntervalMs;
+    this.stats.updatePlan(this.tokens.values(), this.o.policy, now, this.o.deviation, (t) =>
+      this.importance(t),
+    );
+  }
+
+  start(): void {
+    if (this.running) return;
+    if (!this.initialized) throw new Error('TokenRefreshScheduler.start(): call initialize() first');
+    this.running = true;
+    this.startedAt = this.now();
+    this.nextDeltaAt = this.now() + this.o.deltaLoadIntervalMs;
+    this.events.emit('started', { at: this.now(), tokens: this.tokens.size, policy: this.o.policy.name });
+    this.loopPromise = this.loop();
+  }
+
+  /** Stop taking batches, let the in-flight ones commit, persist the schedule. */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    this.wake.abort();
+    await this.loopPromise;
+    await Promise.allSettled([...this.inFlight]);
+    await this.persistSchedule();
+    for (const [id, ws] of this.waiters) {
+      for (const w of ws) w.resolve({ status: 'skipped', reason: 'scheduler stopped' });
+      this.waiters.delete(id);
+    }
+    this.events.emit('stopped', { at: this.now() });
+  }
+
+  async persistSchedule(): Promise<void> {
+    const states = [...this.tokens.values()]
+      .map((t) => t.schedule)
+      .filter((s) => Number.isFinite(s.nextDueAt));
+    for (let i = 0; i < states.length; i += 5_000) {
+      await this.o.store.saveSchedules(states.slice(i, i + 5_000), this.now());
+    }
+  }
+
+  pause(): void {
+    this.paused = true;
+  }
+  resume(): void {
+    this.paused = false;
+    this.wake.abort();
+  }
+  get isRunning(): boolean {
+    return this.running;
+  }
+  get isPaused(): boolean {
+    return this.paused;
+  }
+
+  private async loop(): Promise<void> {
+    while (this.running) {
+      try {
+        const waitMs = this.msUntilNextWork();
+        if (waitMs > 0) await this.sleep(Math.min(waitMs, 1_000));
+        if (!this.running) break;
+        await this.maintenance();
+        if (this.inFlight.size < this.o.maxInFlight) {
+          const p = this.runSchedulerCycle();
+          if (this.o.maxInFlight <= 1) await p;
+          else await this.sleep(0);
+        } else {
+          await Promise.race(this.inFlight);
+        }
+      } catch (err) {
+        this.log.error({ err }, 'scheduler cycle failed');
+        await this.sleep(1_000);
+      }
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    if (this.wake.signal.aborted) this.wake = new AbortController();
+    return this.o.clock.sleep(ms, this.wake.signal).catch(() => {
+      this.wake = new AbortController();
+    });
+  }
+
+  private msUntilNextWork(): number {
+    const now = this.now();
+    const limiterAt = this.o.limiter.nextAvailableAt();
+    const circuitAt = this.o.breaker.state === 'open' ? (this.o.breaker.retryAt() ?? now) : now;
+    const dueAt = this.manual.length
+      ? now
+      : this.paused
+        ? Infinity
+        : (this.queue.peekNextDueAt() ?? Infinity);
+    const workAt = Math.max(limiterAt, circuitAt, dueAt);
+    return Math.min(workAt, this.nextDeltaAt, this.nextReplanAt) - now;
+  }
+
+  private async maintenance(): Promise<void> {
+    const now = this.now();
+    if (now >= this.nextDeltaAt) {
+      this.nextDeltaAt = now + this.o.deltaLoadIntervalMs;
+      await this.loadChangedTokens().catch((err: unknown) => this.log.warn({ err }, 'delta load failed'));
+    }
+    const cap = this.capacityPerSecond();
+    const capChanged = Math.abs(cap - this.plannedCapacity) > 0.02 * Math.max(cap, this.plannedCapacity);
+    if (now >= this.nextReplanAt || capChanged) this.replan(now);
+  }
+
+  /**
+   * Take due tokens (manual requests first) up to one batch, if the limiter and breaker allow a
+   * request now, and process them. Returns the number of tokens taken.
+   */
+  async runSchedulerCycle(): Promise<number> {
+    const now = this.now();
+    if (this.o.limiter.nextAvailableAt() > now) return 0;
+    if (this.o.breaker.state === 'open' && (this.o.breaker.retryAt() ?? 0) > now) return 0;
+    const size = this.o.maxBatchSize;
+    const batch: SchedToken[] = [];
+    while (this.manual.length && batch.length < size) {
+      const t = this.tokens.get(this.manual.shift()!);
+      if (t && !batch.includes(t)) {
+        this.queue.remove(t.id);
+        batch.push(t);
+      }
+    }
+    const hasManual = batch.length > 0;
+    if (!this.paused && batch.length < size) {
+      for (const item of this.queue.getDueItems(now, size - batch.length)) {
+        const t = this.tokens.get(item.id);
+        if (t) batch.push(t);
+      }
+    }
+    this.events.emit('cycle', {
+      at: now,
+      due: batch.length,
+      taken: batch.length,
+      batches: batch.length ? 1 : 0,
+    });
+    if (!batch.length) return 0;
+    const p = this.processBatch(batch, hasManual);
+    this.inFlight.add(p);
+    void p.finally(() => this.inFlight.delete(p));
+    await p;
+    return batch.length;
+  }
+
+  /** Fetch, write in one transaction, then (only after commit) update memory, re-queue, emit. */
+  async processBatch(batch: SchedToken[], highPriority = false): Promise<void> {
+    const outcome = await this.processor.process(batch, highPriority);
+    const now = this.now();
+    if (outcome.kind !== 'ok') {
+      // Source-level or store-level failure: no token is blamed; all go back as due (keeping
+      // their original due time, so they lead when the source recovers).
+      for (const t of batch) if (this.tokens.has(t.id)) this.enqueue(t);
+      this.metrics.recordBatchFailure(batch.length, outcome.durationMs, outcome.error);
+      this.stats.recordBatchFailure(outcome.error, now);
+      this.events.emit('batch:failed', {
+        size: batch.length,
+        errorType: outcome.error.name,
+        message: outcome.error.message,
+        durationMs: outcome.durationMs,
+        at: now,
+      });
+    } else {
+      for (const t of batch) if (this.tokens.has(t.id) && !outcome.deactivated.has(t.id)) this.enqueue(t);
+      for (const id of outcome.deactivated) {
+        const t = this.tokens.get(id);
+        if (t) this.forget(t);
+      }
+      this.metrics.recordBatchCompletion(batch.length, outcome.durationMs, {
+        updated: outcome.updated,
+        failed: outcome.failed,
+      });
+      this.stats.recordBatch(batch, outcome, now);
+      for (const e of outcome.events) {
+        if (e.type === 'price') this.events.emit('price:updated', e.payload);
+        else if (e.type === 'failed') this.events.emit('token:failed', e.payload);
+        else this.events.emit('token:deactivated', e.payload);
+      }
+      this.events.emit('batch:completed', {
+        size: batch.length,
+        updated: outcome.updated,
+        changed: outcome.changed,
+        failed: outcome.failed,
+        durationMs: outcome.durationMs,
+        at: now,
+      });
+    }
+    for (const t of batch) {
+      const ws = this.waiters.get(t.id);
+      if (!ws) continue;
+      this.waiters.delete(t.id);
+      const r = outcome.perToken.get(t.id) ?? { status: 'failed' as const, reason: 'not processed' };
+      for (const w of ws) w.resolve(r);
+    }
+  }
+
+  /** Refresh one token first in line, through the limiter; resolves after its batch commits. */
+  requestRefresh(
+    tokenId: number,
+  ): Promise<BatchOutcome['perToken'] extends Map<number, infer V> ? V : never> {
+    if (!this.tokens.has(tokenId)) throw new Error(`token ${tokenId} is not scheduled (inactive or unknown)`);
+    return new Promise((resolve) => {
+      const ws = this.waiters.get(tokenId) ?? [];
+      ws.push({ resolve });
+      this.waiters.set(tokenId, ws);
+      if (!this.manual.includes(tokenId)) this.manual.push(tokenId);
+      this.wake.abort();
+    });
+  }
+
+  idForAddress(address: string): number | undefined {
+    return this.byAddress.get(address);
+  }
+
+  status(): SchedulerStatus {
+    const now = this.now();
+    const bs = this.o.breaker;
+    return this.stats.snapshot({
+      running: this.running,
+      paused: this.paused,
+      policy: this.o.policy.name,
+      startedAt: this.startedAt,
+      now,
+      tokens: { active: this.tokens.size, queued: this.queue.size, due: this.queue.countDue?.(now) ?? 0 },
+      plan: {
+        requestsPerMinute: this.o.requestsPerMinute,
+        effectiveRequestsPerMinute: this.o.limiter.effectiveMaxRequests,
+        maxBatchSize: this.o.maxBatchSize,
+        capacityPerSecond: this.capacityPerSecond(),
+      },
+      circuit: { state: bs.state, retryAt: bs.retryAt() },
+    });
+  }
+}

@@ -1,0 +1,166 @@
+/**
+ * Live figures for the status snapshot (API, WebSocket, dashboard, /metrics): rolling one-minute
+ * counters, per-tier token counts and refresh rates, and the planned weighted staleness.
+ * Everything here is O(1) per event; the O(N) parts run only at re-plan time (sampled above 20k
+ * tokens) so a status request never walks a million tokens.
+ */
+import type { Clock } from '../core/clock.js';
+import type { RefreshPolicy } from '../core/policy.js';
+import type { TierDef, TierName } from '../core/types.js';
+import { effectiveTier } from '../core/tiers.js';
+import { staleness } from '../core/planner.js';
+import type { SchedToken } from './token-state.js';
+import type { BatchOutcome } from './batch-processor.js';
+import type { SchedulerStatus } from './types.js';
+import { RateLimitedError } from '../sources/types.js';
+
+/** Sum over the last 60 s in one-second buckets. */
+export class MinuteCounter {
+  private readonly buckets = new Float64Array(60);
+  private readonly stamps = new Float64Array(60).fill(-1);
+
+  add(n: number, now: number): void {
+    const sec = Math.floor(now / 1000);
+    const i = sec % 60;
+    if (this.stamps[i] !== sec) {
+      this.stamps[i] = sec;
+      this.buckets[i] = 0;
+    }
+    this.buckets[i] += n;
+  }
+
+  total(now: number): number {
+    const sec = Math.floor(now / 1000);
+    let sum = 0;
+    for (let i = 0; i < 60; i++) if (this.stamps[i] > sec - 60) sum += this.buckets[i];
+    return sum;
+  }
+}
+
+const SAMPLE_LIMIT = 20_000;
+
+type Base = Pick<
+  SchedulerStatus,
+  'running' | 'paused' | 'policy' | 'startedAt' | 'now' | 'tokens' | 'plan' | 'circuit'
+>;
+
+export class SchedulerStats {
+  private readonly requests = new MinuteCounter();
+  private readonly refreshes = new MinuteCounter();
+  private readonly rateLimited = new MinuteCounter();
+  private readonly errors = new MinuteCounter();
+  private perTier = new Map<
+    TierName,
+    { tokens: number; refreshes: MinuteCounter; intervalSum: number; n: number }
+  >();
+  private tierOf = new Map<number, TierName>();
+  private stalenessEstimate: number | null = null;
+  private lastBatchAt: number | null = null;
+  private lastError: { message: string; at: number } | null = null;
+
+  constructor(
+    private readonly clock: Clock,
+    private tiers: readonly TierDef[],
+  ) {
+    this.setTiers(tiers);
+  }
+
+  setTiers(tiers: readonly TierDef[]): void {
+    this.tiers = tiers;
+    const next = new Map<
+      TierName,
+      { tokens: number; refreshes: MinuteCounter; intervalSum: number; n: number }
+    >();
+    for (const t of tiers) {
+      next.set(
+        t.name,
+        this.perTier.get(t.name) ?? { tokens: 0, refreshes: new MinuteCounter(), intervalSum: 0, n: 0 },
+      );
+    }
+    this.perTier = next;
+  }
+
+  recountTiers(tokens: Iterable<SchedToken>): void {
+    for (const v of this.perTier.values()) v.tokens = 0;
+    this.tierOf.clear();
+    for (const t of tokens) {
+      const name = effectiveTier(t, this.tiers).name;
+      this.tierOf.set(t.id, name);
+      const v = this.perTier.get(name);
+      if (v) v.tokens++;
+    }
+  }
+
+  /** At re-plan: mean planned interval per tier and the weighted staleness the plan predicts. */
+  updatePlan(
+    tokens: Iterable<SchedToken>,
+    policy: RefreshPolicy,
+    now: number,
+    deviation: number,
+    weightOf: (t: SchedToken) => number,
+  ): void {
+    const all = [...tokens];
+    const step = Math.max(1, Math.ceil(all.length / SAMPLE_LIMIT));
+    for (const v of this.perTier.values()) {
+      v.intervalSum = 0;
+      v.n = 0;
+    }
+    let wSum = 0;
+    let wStale = 0;
+    for (let i = 0; i < all.length; i += step) {
+      const t = all[i];
+      const T = policy.intervalSeconds(t, now);
+      const v = this.perTier.get(this.tierOf.get(t.id) ?? effectiveTier(t, this.tiers).name);
+      if (v) {
+        v.intervalSum += T;
+        v.n++;
+      }
+      if (t.sigma !== null && t.sigma > 0) {
+        const w = weightOf(t);
+        wSum += w;
+        wStale += w * staleness(T, t.sigma, deviation);
+      }
+    }
+    this.stalenessEstimate = wSum > 0 ? wStale / wSum : null;
+  }
+
+  recordBatch(batch: readonly SchedToken[], outcome: BatchOutcome & { kind: 'ok' }, now: number): void {
+    this.requests.add(1, now);
+    this.refreshes.add(outcome.updated, now);
+    this.lastBatchAt = now;
+    for (const t of batch) {
+      if (outcome.perToken.get(t.id)?.status !== 'updated') continue;
+      const name = this.tierOf.get(t.id) ?? effectiveTier(t, this.tiers).name;
+      this.perTier.get(name)?.refreshes.add(1, now);
+    }
+  }
+
+  recordBatchFailure(error: Error, now: number): void {
+    this.requests.add(1, now);
+    if (error instanceof RateLimitedError) this.rateLimited.add(1, now);
+    else this.errors.add(1, now);
+    this.lastError = { message: error.message, at: now };
+  }
+
+  snapshot(base: Base): SchedulerStatus {
+    const now = this.clock.now();
+    return {
+      ...base,
+      rates: {
+        requestsLastMinute: this.requests.total(now),
+        refreshesLastMinute: this.refreshes.total(now),
+        rateLimitedLastMinute: this.rateLimited.total(now),
+        errorsLastMinute: this.errors.total(now),
+      },
+      estimatedStaleness: this.stalenessEstimate,
+      tiers: [...this.perTier.entries()].map(([tier, v]) => ({
+        tier,
+        tokens: v.tokens,
+        refreshesPerMinute: v.refreshes.total(now),
+        avgIntervalSeconds: v.n ? v.intervalSum / v.n : 0,
+      })),
+      lastBatchAt: this.lastBatchAt,
+      lastError: this.lastError,
+    };
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * Test harness for the scheduler: a real in-memory PGlite store, a scripted price source, the
+ * real price client, limiter and breaker, all on a ManualClock. Cycles are driven explicitly
+ * (runSchedulerCycle) so every step is deterministic.
+ */
+import { ManualClock } from '../../src/core/clock.js';
+import { CircuitBreaker } from '../../src/core/circuit-breaker.js';
+import { RateLimiter } from '../../src/core/rate-limiter.js';
+import { createPolicy } from '../../src/core/policies.js';
+import type { PolicyName } from '../../src/core/policy.js';
+import { PriceClient } from '../../src/sources/price-client.js';
+import type { FetchPricesResult, PriceQuote, PriceSource } from '../../src/sources/types.js';
+import { UpstreamStatusError } from '../../src/sources/types.js';
+import { openStore } from '../../src/store/index.js';
+import type { Store, TokenInput } from '../../src/store/types.js';
+import { TokenRefreshScheduler } from '../../src/scheduler/scheduler.js';
+
+export const T0 = Date.UTC(2026, 0, 1);
+
+/** Deterministic valid base58 addresses: 'So1' + index padded with base58 digits. */
+export function addr(i: number): string {
+  const digits = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz';
+  let s = '';
+  let n = i;
+  for (let k = 0; k < 8; k++) {
+    s = digits[n % 58] + s;
+    n = Math.floor(n / 58);
+  }
+  return ('Tok' + 'z'.repeat(33) + s).slice(0, 44);
+}
+
+export type SourceMode = 'ok' | 'error';
+
+/** A price source whose answers the test scripts. */
+export class ScriptedSource implements PriceSource {
+  readonly name = 'scripted';
+  readonly maxIdsPerRequest = 50;
+  prices = new Map<string, number>();
+  /** Mints answered with an invalid price. */
+  invalid = new Set<string>();
+  /** Mints left out of the answer. */
+  omit = new Set<string>();
+  mode: SourceMode = 'ok';
+  calls: string[][] = [];
+
+  async fetchPrices(mints: readonly string[]): Promise<FetchPricesResult> {
+    this.calls.push([...mints]);
+    if (this.mode === 'error') throw new UpstreamStatusError(503);
+    const quotes = new Map<string, PriceQuote>();
+    const missing: string[] = [];
+    const invalid: { mint: string; reason: string }[] = [];
+    for (const m of mints) {
+      const p = this.prices.get(m);
+      if (this.omit.has(m) || p === undefined) missing.push(m);
+      else if (this.invalid.has(m)) invalid.push({ mint: m, reason: 'negative price' });
+      else quotes.set(m, { mint: m, price: p, blockId: 1, decimals: 6, change24h: null, liquidity: null });
+    }
+    return { quotes, missing, invalid, rateLimit: null };
+  }
+}
+
+export interface Harness {
+  clock: ManualClock;
+  store: Store;
+  source: ScriptedSource;
+  scheduler: TokenRefreshScheduler;
+  limiter: RateLimiter;
+  breaker: CircuitBreaker;
+  close(): Promise<void>;
+}
+
+export async function makeHarness(opts: {
+  tokens: TokenInput[];
+  policy?: PolicyName;
+  rpm?: number;
+  store?: Store;
+}): Promise<Harness> {
+  const clock = new ManualClock(T0);
+  const store = opts.store ?? (await openStore({ dataDir: 'memory://' }));
+  await store.migrate();
+  await store.upsertTokens(opts.tokens, clock.now());
+  const source = new ScriptedSource();
+  opts.tokens.forEach((t, i) => source.prices.set(t.address, 1 + i));
+  const rpm = opts.rpm ?? 600;
+  const limiter = new RateLimiter({ clock, maxRequests: rpm });
+  const breaker = new CircuitBreaker({ clock, failureThreshold: 3, cooldownMs: 30_000 });
+  const client = new PriceClient({ source, clock, limiter, breaker, timeoutMs: 5_000 });
+  const scheduler = new TokenRefreshScheduler({
+    store,
+    client,
+    limiter,
+    breaker,
+    clock,
+    policy: createPolicy(opts.policy ?? 'tiered', {}),
+    requestsPerMinute: rpm,
+    maxBatchSize: 50,
+    sourceName: source.name,
+  });
+  await scheduler.initialize();
+  return {
+    clock,
+    store,
+    source,
+    scheduler,
+    limiter,
+    breaker,
+    async close() {
+      if (!opts.store) await store.close();
+    },
+  };
+}
+
+/** Advance time to when the limiter allows the next request, then run one cycle. */
+export async function step(h: Harness, extraMs = 0): Promise<number> {
+  const wait = Math.max(0, h.limiter.nextAvailableAt() - h.clock.now()) + extraMs;
+  h.clock.advance(wait);
+  return h.scheduler.runSchedulerCycle();
+}

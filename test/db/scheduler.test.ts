@@ -1,0 +1,231 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { addr, makeHarness, step, type Harness } from './scheduler-harness.js';
+import type { TokenInput } from '../../src/store/types.js';
+import type { SchedulerEvents } from '../../src/scheduler/types.js';
+import { missBackoffMs, shouldDeactivate } from '../../src/scheduler/token-state.js';
+
+function tokens(n: number, f: (i: number) => Partial<TokenInput> = () => ({})): TokenInput[] {
+  return Array.from({ length: n }, (_, i) => ({ address: addr(i), symbol: `T${i}`, rank: i + 1, ...f(i) }));
+}
+
+function record<E extends keyof SchedulerEvents>(h: Harness, ev: E): SchedulerEvents[E][] {
+  const out: SchedulerEvents[E][] = [];
+  h.scheduler.events.on(ev, (p) => out.push(p));
+  return out;
+}
+
+let h: Harness | null = null;
+afterEach(async () => {
+  await h?.close();
+  h = null;
+});
+
+describe('per-token miss backoff (seed rule)', () => {
+  it('doubles from 2 s to a 5 min cap', () => {
+    expect([1, 2, 3, 4, 5, 6, 7, 8, 9, 20].map(missBackoffMs)).toEqual([
+      2000, 4000, 8000, 16000, 32000, 64000, 128000, 256000, 300000, 300000,
+    ]);
+  });
+  it('deactivation needs a long streak across a long span', () => {
+    const s = {
+      tokenId: 1,
+      nextDueAt: 0,
+      consecutiveFailures: 50,
+      failingSince: 0,
+      sigma: null,
+      sigmaSamples: 0,
+    };
+    expect(shouldDeactivate(s, 23 * 3600_000)).toBe(false);
+    expect(shouldDeactivate(s, 24 * 3600_000)).toBe(true);
+    expect(shouldDeactivate({ ...s, consecutiveFailures: 49 }, 48 * 3600_000)).toBe(false);
+  });
+});
+
+describe('TokenRefreshScheduler.processBatch', () => {
+  it('writes prices in one batch, emits price:updated after commit and re-queues each token', async () => {
+    h = await makeHarness({ tokens: tokens(10) });
+    const updates = record(h, 'price:updated');
+    const completed = record(h, 'batch:completed');
+    let seenInDbAtEmit: number | null = null;
+    h.scheduler.events.once('batch:completed', () => {
+      void h!.store.getToken(addr(0)).then((t) => (seenInDbAtEmit = t?.price ?? null));
+    });
+    const taken = await step(h);
+    expect(taken).toBe(10);
+    expect(h.source.calls).toHaveLength(1);
+    expect(h.source.calls[0]).toHaveLength(10);
+    expect(updates).toHaveLength(10);
+    expect(updates.every((u) => u.oldPrice === null && u.source === 'scripted')).toBe(true);
+    expect(completed[0]).toMatchObject({ size: 10, updated: 10, changed: 10, failed: 0 });
+    const row = await h.store.getToken(addr(0));
+    expect(row?.price).toBe(1);
+    await new Promise((r) => setImmediate(r));
+    expect(seenInDbAtEmit).toBe(1);
+    // every token is re-queued in the future, not lost
+    expect(h.scheduler.status().tokens.queued).toBe(10);
+    const t0 = h.scheduler.tokens.get(row!.id)!;
+    expect(t0.schedule.nextDueAt).toBeGreaterThan(h.clock.now());
+  });
+
+  it('an unchanged price writes no history and emits no price:updated', async () => {
+    h = await makeHarness({ tokens: tokens(3), policy: 'uniform' });
+    await step(h);
+    const updates = record(h, 'price:updated');
+    h.clock.advance(3600_000);
+    await step(h);
+    expect(h.source.calls).toHaveLength(2);
+    expect(updates).toHaveLength(0);
+    h.source.prices.set(addr(1), 42);
+    h.clock.advance(3600_000);
+    await step(h);
+    expect(updates.map((u) => [u.address, u.oldPrice, u.newPrice])).toEqual([[addr(1), 2, 42]]);
+  });
+
+  it('a missing or invalid quote backs that token off (2 s, then 4 s) and emits token:failed', async () => {
+    h = await makeHarness({ tokens: tokens(3) });
+    h.source.omit.add(addr(0));
+    h.source.invalid.add(addr(1));
+    const failed = record(h, 'token:failed');
+    await step(h);
+    expect(failed.map((f) => [f.address, f.consecutiveFailures, f.retryAt - f.at])).toEqual([
+      [addr(0), 1, 2000],
+      [addr(1), 1, 2000],
+    ]);
+    h.clock.advance(2000);
+    await step(h);
+    expect(failed.slice(2).map((f) => [f.consecutiveFailures, f.retryAt - f.at])).toEqual([
+      [2, 4000],
+      [2, 4000],
+    ]);
+    // the healthy token was not dragged into the retries
+    expect(new Set(h.source.calls[1])).toEqual(new Set([addr(0), addr(1)]));
+  });
+
+  it('an upstream failure backs off the source, charges no token a miss and keeps every token due', async () => {
+    h = await makeHarness({ tokens: tokens(5) });
+    h.source.mode = 'error';
+    const failed = record(h, 'token:failed');
+    const batchFailed = record(h, 'batch:failed');
+    await step(h);
+    expect(batchFailed).toHaveLength(1);
+    expect(batchFailed[0].errorType).toBe('UpstreamStatusError');
+    expect(failed).toHaveLength(0);
+    for (const t of h.scheduler.tokens.values()) {
+      expect(t.schedule.consecutiveFailures).toBe(0);
+      expect(t.schedule.nextDueAt).toBeLessThanOrEqual(h.clock.now());
+    }
+    expect(h.limiter.nextAvailableAt()).toBeGreaterThanOrEqual(h.clock.now() + 2000);
+    h.source.mode = 'ok';
+    await step(h);
+    expect(h.source.calls.at(-1)).toHaveLength(5);
+  });
+
+  it('an outage never deactivates tokens; persistent misses from a healthy source do', async () => {
+    h = await makeHarness({ tokens: tokens(2) });
+    h.source.omit.add(addr(0));
+    const deactivated = record(h, 'token:deactivated');
+    // 30 h of misses for token 0 while token 1 keeps answering: the source is healthy.
+    const end = h.clock.now() + 30 * 3600_000;
+    while (h.clock.now() < end && deactivated.length === 0) {
+      const next = Math.min(...[...h.scheduler.tokens.values()].map((t) => t.schedule.nextDueAt));
+      h.clock.advance(Math.max(0, next - h.clock.now()));
+      await step(h);
+    }
+    expect(deactivated.map((d) => d.address)).toEqual([addr(0)]);
+    expect(h.clock.now() - (end - 30 * 3600_000)).toBeGreaterThanOrEqual(24 * 3600_000);
+    expect((await h.store.getToken(addr(0)))?.is_active).toBe(false);
+    expect((await h.store.getToken(addr(1)))?.is_active).toBe(true);
+  });
+
+  it('a failed write re-queues the batch as due and marks nothing refreshed', async () => {
+    h = await makeHarness({ tokens: tokens(4) });
+    const realWrite = h.store.writeRefreshResults.bind(h.store);
+    let failWrites = 2; // the processor retries once, so two failures exhaust it
+    h.store.writeRefreshResults = async (b) => {
+      if (failWrites-- > 0) throw new Error('disk full');
+      return realWrite(b);
+    };
+    const updates = record(h, 'price:updated');
+    const batchFailed = record(h, 'batch:failed');
+    const p = step(h);
+    // the processor waits 250 ms on the clock before its retry
+    await new Promise((r) => setTimeout(r, 20));
+    await h.clock.advanceAsync(300);
+    await p;
+    expect(batchFailed[0]?.errorType).toBe('StoreWriteError');
+    expect(updates).toHaveLength(0);
+    for (const t of h.scheduler.tokens.values()) {
+      expect(t.price).toBeNull();
+      expect(t.lastRefreshSuccess).toBeNull();
+      expect(t.schedule.nextDueAt).toBeLessThanOrEqual(h.clock.now());
+    }
+    expect((await h.store.getToken(addr(0)))?.price).toBeNull();
+    await step(h);
+    expect(updates).toHaveLength(4);
+  });
+});
+
+describe('TokenRefreshScheduler scheduling', () => {
+  it('tiered policy: CRITICAL tokens are refreshed more often than lower tiers', async () => {
+    const list = [
+      ...tokens(5, (i) => ({ rank: 1 + i })),
+      ...tokens(5, (i) => ({ address: addr(100 + i), rank: 3500 + i })),
+    ];
+    h = await makeHarness({ tokens: list, rpm: 60 });
+    const counts = new Map<string, number>();
+    const end = h.clock.now() + 3600_000;
+    while (h.clock.now() < end) {
+      const before = h.source.calls.length;
+      await step(h, 1000);
+      if (h.source.calls.length > before)
+        for (const m of h.source.calls.at(-1)!) counts.set(m, (counts.get(m) ?? 0) + 1);
+    }
+    const crit = counts.get(addr(0)) ?? 0;
+    const inactive = counts.get(addr(100)) ?? 0;
+    expect(crit).toBeGreaterThan(inactive * 4);
+  });
+
+  it('refreshToken goes first in line and resolves after the write', async () => {
+    h = await makeHarness({ tokens: tokens(120) });
+    await step(h); // first 50
+    const id = [...h.scheduler.tokens.values()].find((t) => t.address === addr(119))!.id;
+    h.source.prices.set(addr(119), 777);
+    const p = h.scheduler.requestRefresh(id);
+    await step(h);
+    expect(h.source.calls.at(-1)![0]).toBe(addr(119));
+    await expect(p).resolves.toMatchObject({ status: 'updated', price: 777, changed: true });
+  });
+
+  it('new tokens are picked up incrementally and settings edits re-queue only that token', async () => {
+    h = await makeHarness({ tokens: tokens(3) });
+    await step(h);
+    h.clock.advance(1000);
+    await h.store.upsertTokens([{ address: addr(500), rank: 10 }], h.clock.now());
+    const n = await h.scheduler.loadChangedTokens();
+    expect(n).toBeGreaterThanOrEqual(1);
+    expect(h.scheduler.idForAddress(addr(500))).toBeDefined();
+    expect(h.scheduler.status().tokens.active).toBe(4);
+    // deactivate through settings: it leaves the schedule
+    h.clock.advance(1000);
+    await h.store.updateTokenSettings(addr(1), { is_active: false }, h.clock.now());
+    await h.scheduler.loadChangedTokens();
+    expect(h.scheduler.idForAddress(addr(1))).toBeUndefined();
+    expect(h.scheduler.status().tokens.queued).toBe(3);
+  });
+
+  it('the schedule survives a restart: no thundering herd', async () => {
+    h = await makeHarness({ tokens: tokens(60) });
+    await step(h);
+    await h.scheduler.persistSchedule();
+    const due = new Map([...h.scheduler.tokens.values()].map((t) => [t.id, t.schedule.nextDueAt]));
+    const h2 = await makeHarness({ tokens: [], store: h.store });
+    let resumed = 0;
+    for (const t of h2.scheduler.tokens.values()) {
+      if (t.price === null) continue;
+      expect(t.schedule.nextDueAt).toBe(due.get(t.id));
+      resumed++;
+    }
+    expect(resumed).toBe(50);
+    expect([...h2.scheduler.tokens.values()].filter((t) => t.price !== null)).toHaveLength(50);
+  });
+});

@@ -1,0 +1,82 @@
+/**
+ * Fault test: 30 s of a misbehaving upstream (20 % 5xx, 5 % malformed answers, 5 % bad prices,
+ * some hangs), then a healthy one. Real HTTP against the in-process market simulator, real time.
+ * Outcomes only: no invalid price written, no token deactivated, the breaker opened and closed,
+ * refreshes resumed.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { startMarket, NO_FAULTS, type MarketServer } from '../../src/market/index.js';
+import { initializeTokenRefresh, type TokenRefreshIntegration } from '../../src/integration.js';
+import { demoTokenRows } from '../../src/demo.js';
+import { openStore } from '../../src/store/index.js';
+import type { Store } from '../../src/store/types.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('a misbehaving upstream, then a healthy one', () => {
+  let market: MarketServer | undefined;
+  let trs: TokenRefreshIntegration | undefined;
+  let store: Store | undefined;
+  afterAll(async () => {
+    await trs?.shutdown();
+    await store?.close();
+    await market?.close();
+  });
+
+  it('writes no invalid price, deactivates nothing, opens and closes the breaker, and resumes', async () => {
+    market = await startMarket({
+      port: 0,
+      tokens: 300,
+      rpm: 1200,
+      seed: 5,
+      faults: { errorRate: 0.2, malformedRate: 0.05, hangRate: 0.05, badPriceRate: 0.05 },
+    });
+    store = await openStore({ dataDir: 'memory://' });
+    await store.migrate();
+    await store.upsertTokens(demoTokenRows(market.tokens), Date.now());
+    trs = await initializeTokenRefresh({
+      store,
+      env: {},
+      priceApiUrl: market.priceUrlV3,
+      requestsPerMinute: 1200,
+      requestTimeoutMs: 800,
+      breaker: { failureThreshold: 3, cooldownMs: 1500 },
+    });
+    const opened: number[] = [];
+    const closed: number[] = [];
+    const deactivated: string[] = [];
+    const written: { address: string; price: number }[] = [];
+    trs.on('circuit:open', (e) => opened.push(e.at));
+    trs.on('circuit:closed', (e) => closed.push(e.at));
+    trs.on('token:deactivated', (e) => deactivated.push(e.address));
+    trs.on('price:updated', (e) => written.push({ address: e.address, price: e.newPrice }));
+
+    await sleep(30_000);
+    const duringFaults = written.length;
+    market.setFaults(NO_FAULTS);
+    const deadline = Date.now() + 20_000;
+    while (
+      Date.now() < deadline &&
+      (written.length < duringFaults + 100 || trs.status().circuit.state !== 'closed')
+    ) {
+      await sleep(250);
+    }
+
+    expect(opened.length).toBeGreaterThan(0);
+    expect(closed.length).toBeGreaterThan(0);
+    expect(trs.status().circuit.state).toBe('closed');
+    expect(deactivated).toEqual([]);
+    expect(written.length).toBeGreaterThan(duringFaults + 100);
+    for (const w of written) {
+      expect(Number.isFinite(w.price) && w.price > 0 && w.price < 1e12).toBe(true);
+      expect(market.servedPrices(w.address)).toContain(w.price);
+    }
+    const list = await store.listTokens({ limit: 500, offset: 0, sort: 'id', order: 'asc' });
+    expect(list.tokens.every((t) => t.is_active)).toBe(true);
+    for (const t of list.tokens) {
+      if (t.price === null) continue;
+      expect(Number.isFinite(t.price) && t.price > 0).toBe(true);
+      expect(market.servedPrices(t.address)).toContain(t.price);
+    }
+  }, 90_000);
+});
