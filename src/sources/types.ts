@@ -105,3 +105,13 @@ export class CircuitOpenError extends PriceSourceError {
     super('price API circuit is open after repeated failures; requests resume after the cool-down');
   }
 }
+
+/**
+ * The request never got an HTTP answer (connection refused or reset, DNS failure …). Added by the
+ * sources issue (additive): the client counts it like a 5xx.
+ */
+export class UpstreamUnreachableError extends PriceSourceError {
+  constructor(detail: string, options?: { cause?: unknown }) {
+    super(`price API could not be reached (${detail}); check PRICE_API_URL and the network`, options);
+  }
+}

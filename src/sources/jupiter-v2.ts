@@ -1,0 +1,97 @@
+/**
+ * Jupiter Price API v2 (deprecated, kept for setups still on it). Wire format, from Jupiter's
+ * OpenAPI spec (`openapi-spec/price/v2/price.yaml`):
+ *
+ *   GET https://api.jup.ag/price/v2?ids=<mint>,<mint>
+ *   200 { "data": { "<mint>": { "id": "<mint>", "type": "derivedPrice", "price": "147.48" } | null },
+ *         "timeTaken": 0.003 }
+ *
+ * Prices are decimal strings; at most 100 ids per request. No block, decimals, change or
+ * liquidity fields: those quote fields are null.
+ */
+import { getJson, resolveHttpOptions, type HttpSourceOptions, type ResolvedHttpOptions } from './http.js';
+import {
+  MalformedResponseError,
+  type FetchOptions,
+  type FetchPricesResult,
+  type InvalidQuote,
+  type PriceQuote,
+  type PriceSource,
+  type RateLimitHint,
+} from './types.js';
+import { checkDecimalPrice, checkMints, isPlainObject } from './validate.js';
+
+export const JUPITER_V2_URL = 'https://api.jup.ag/price/v2';
+export const JUPITER_V2_MAX_IDS = 100;
+
+export type JupiterV2Options = HttpSourceOptions;
+
+export function parseV2Body(
+  body: unknown,
+  asked: readonly string[],
+  rateLimit: RateLimitHint | null = null,
+): FetchPricesResult {
+  if (!isPlainObject(body)) throw new MalformedResponseError('expected a JSON object with a `data` field');
+  const data = body.data;
+  if (!isPlainObject(data)) throw new MalformedResponseError('`data` is missing or not an object');
+  const quotes = new Map<string, PriceQuote>();
+  const missing: string[] = [];
+  const invalid: InvalidQuote[] = [];
+  for (const mint of asked) {
+    const entry = Object.hasOwn(data, mint) ? data[mint] : undefined;
+    if (entry === undefined || entry === null) {
+      missing.push(mint);
+      continue;
+    }
+    if (!isPlainObject(entry)) {
+      invalid.push({
+        mint,
+        reason: `entry is not an object (${Array.isArray(entry) ? 'array' : typeof entry})`,
+      });
+      continue;
+    }
+    if (entry.price === null) {
+      missing.push(mint);
+      continue;
+    }
+    if (entry.price === undefined) {
+      invalid.push({ mint, reason: 'entry has no price' });
+      continue;
+    }
+    const check = checkDecimalPrice(entry.price);
+    if (!check.ok) {
+      invalid.push({ mint, reason: check.reason });
+      continue;
+    }
+    quotes.set(mint, {
+      mint,
+      price: check.price,
+      blockId: null,
+      decimals: null,
+      change24h: null,
+      liquidity: null,
+    });
+  }
+  return { quotes, missing, invalid, rateLimit };
+}
+
+export class JupiterV2Source implements PriceSource {
+  readonly name = 'jupiter-v2';
+  readonly maxIdsPerRequest = JUPITER_V2_MAX_IDS;
+  private readonly http: ResolvedHttpOptions;
+
+  constructor(options: JupiterV2Options = {}) {
+    this.http = resolveHttpOptions('JupiterV2Source', JUPITER_V2_URL, options);
+  }
+
+  get url(): string {
+    return this.http.url;
+  }
+
+  async fetchPrices(mints: readonly string[], opts: FetchOptions = {}): Promise<FetchPricesResult> {
+    const ids = checkMints(mints, this.maxIdsPerRequest, this.name);
+    if (ids.length === 0) return { quotes: new Map(), missing: [], invalid: [], rateLimit: null };
+    const { body, rateLimit } = await getJson(this.http, ids, opts.signal);
+    return parseV2Body(body, ids, rateLimit);
+  }
+}

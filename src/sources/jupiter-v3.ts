@@ -1,0 +1,105 @@
+/**
+ * Jupiter Price API v3 (the default source). Wire format, from Jupiter's OpenAPI spec
+ * (`openapi-spec/price/v3/price.yaml`) and its published example:
+ *
+ *   GET https://api.jup.ag/price/v3?ids=<mint>,<mint>   (x-api-key header; keyless plans omit it)
+ *   200 { "<mint>": { "usdPrice": 147.48, "blockId": 348004023, "decimals": 9,
+ *                     "priceChange24h": 1.29, "liquidity": 621679197.67, "createdAt": "…" } }
+ *
+ * Tokens without a reliable price are left out of the answer; at most 50 ids per request.
+ * lite-api.jup.ag (the old keyless host) was retired on 2026-01-31: keyless plans now call
+ * api.jup.ag without the header, so one default URL serves both.
+ */
+import { getJson, resolveHttpOptions, type HttpSourceOptions, type ResolvedHttpOptions } from './http.js';
+import {
+  MalformedResponseError,
+  type FetchOptions,
+  type FetchPricesResult,
+  type InvalidQuote,
+  type PriceQuote,
+  type PriceSource,
+  type RateLimitHint,
+} from './types.js';
+import { checkMints, checkNumberPrice, finiteOrNull, intOrNull, isPlainObject } from './validate.js';
+
+export const JUPITER_V3_URL = 'https://api.jup.ag/price/v3';
+export const JUPITER_V3_MAX_IDS = 50;
+
+export type JupiterV3Options = HttpSourceOptions;
+
+/**
+ * Turns a parsed v3 body into quotes / missing / invalid for the asked mints. Exported for the
+ * fixture test and for anyone holding a v3 body from elsewhere.
+ */
+export function parseV3Body(
+  body: unknown,
+  asked: readonly string[],
+  rateLimit: RateLimitHint | null = null,
+): FetchPricesResult {
+  if (!isPlainObject(body)) {
+    throw new MalformedResponseError(
+      `expected a JSON object keyed by mint, got ${body === null ? 'null' : Array.isArray(body) ? 'an array' : typeof body}`,
+    );
+  }
+  const quotes = new Map<string, PriceQuote>();
+  const missing: string[] = [];
+  const invalid: InvalidQuote[] = [];
+  for (const mint of asked) {
+    const entry = Object.hasOwn(body, mint) ? body[mint] : undefined;
+    if (entry === undefined || entry === null) {
+      missing.push(mint);
+      continue;
+    }
+    if (!isPlainObject(entry)) {
+      invalid.push({
+        mint,
+        reason: `entry is not an object (${Array.isArray(entry) ? 'array' : typeof entry})`,
+      });
+      continue;
+    }
+    if (entry.usdPrice === null) {
+      missing.push(mint);
+      continue;
+    }
+    if (entry.usdPrice === undefined) {
+      invalid.push({ mint, reason: 'entry has no usdPrice' });
+      continue;
+    }
+    const check = checkNumberPrice(entry.usdPrice);
+    if (!check.ok) {
+      invalid.push({ mint, reason: check.reason });
+      continue;
+    }
+    quotes.set(mint, {
+      mint,
+      price: check.price,
+      blockId: intOrNull(entry.blockId),
+      decimals: intOrNull(entry.decimals),
+      change24h: finiteOrNull(entry.priceChange24h),
+      liquidity: finiteOrNull(entry.liquidity),
+    });
+  }
+  return { quotes, missing, invalid, rateLimit };
+}
+
+export class JupiterV3Source implements PriceSource {
+  readonly name = 'jupiter-v3';
+  readonly maxIdsPerRequest = JUPITER_V3_MAX_IDS;
+  private readonly http: ResolvedHttpOptions;
+
+  constructor(options: JupiterV3Options = {}) {
+    this.http = resolveHttpOptions('JupiterV3Source', JUPITER_V3_URL, options);
+  }
+
+  /** The endpoint URL (never includes the key). */
+  get url(): string {
+    return this.http.url;
+  }
+
+  async fetchPrices(mints: readonly string[], opts: FetchOptions = {}): Promise<FetchPricesResult> {
+    const ids = checkMints(mints, this.maxIdsPerRequest, this.name);
+    if (ids.length === 0) return { quotes: new Map(), missing: [], invalid: [], rateLimit: null };
+    const { body, rateLimit } = await getJson(this.http, ids, opts.signal);
+    return parseV3Body(body, ids, rateLimit);
+  }
+}
