@@ -1,0 +1,210 @@
+/**
+ * Prometheus metrics. One private Registry per server (never prom-client's global one, so two
+ * servers in one process — tests, library users — do not collide). Counters and the duration
+ * histogram are fed by scheduler events as they happen; gauges are read from `status()` at scrape
+ * time, so a scrape costs one status snapshot and no store query.
+ *
+ * Labels are closed sets (outcome, result, tier): no address, URL, key or token ever becomes a
+ * label value.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { BatchFailedEvent, SchedulerStatus } from '../scheduler/types.js';
+import type { ApiService, OptionalStatusExtras } from './types.js';
+
+export type UpstreamOutcome =
+  'success' | 'rate_limited' | 'timeout' | 'http_error' | 'unreachable' | 'malformed' | 'error';
+
+/**
+ * The upstream outcome of a failed batch, from its error class name; null when no request was
+ * sent (the circuit was open).
+ */
+export function upstreamOutcomeOf(errorType: string): UpstreamOutcome | null {
+  switch (errorType) {
+    case 'CircuitOpenError':
+      return null;
+    case 'RateLimitedError':
+      return 'rate_limited';
+    case 'SourceTimeoutError':
+      return 'timeout';
+    case 'UpstreamStatusError':
+      return 'http_error';
+    case 'MalformedResponseError':
+      return 'malformed';
+    case 'UpstreamUnreachableError':
+      return 'unreachable';
+    // The price API answered; the batch failed afterwards while writing.
+    case 'StoreWriteError':
+      return 'success';
+    default:
+      return 'error';
+  }
+}
+
+const CIRCUIT_STATE_VALUE = { closed: 0, 'half-open': 1, open: 2 } as const;
+
+export interface ApiMetricsOptions {
+  /** Also export Node process metrics (CPU, memory, event loop lag). Default true. */
+  defaultMetrics?: boolean;
+}
+
+export class ApiMetrics {
+  readonly registry = new Registry();
+  private readonly unsubscribers: Array<() => void> = [];
+  private lastLimiterWait = 0;
+
+  private readonly upstreamRequests = new Counter({
+    name: 'token_refresh_upstream_requests_total',
+    help: 'Requests sent to the price API, by outcome',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  private readonly upstreamDuration = new Histogram({
+    name: 'token_refresh_upstream_request_duration_seconds',
+    help: 'Duration of a refresh batch (price API request and write), seconds',
+    buckets: [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+  private readonly tokensRefreshed = new Counter({
+    name: 'token_refresh_tokens_refreshed_total',
+    help: 'Token prices refreshed and written',
+    registers: [this.registry],
+  });
+  private readonly priceChanges = new Counter({
+    name: 'token_refresh_price_changes_total',
+    help: 'Refreshes whose price differed from the stored one',
+    registers: [this.registry],
+  });
+  private readonly rateLimited = new Counter({
+    name: 'token_refresh_rate_limited_total',
+    help: 'HTTP 429 answers from the price API',
+    registers: [this.registry],
+  });
+  private readonly batches = new Counter({
+    name: 'token_refresh_batches_total',
+    help: 'Refresh batches by result (success, partial = some tokens missing, failed, circuit_open)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  private readonly tokenFailures = new Counter({
+    name: 'token_refresh_token_failures_total',
+    help: 'Token-level misses (quote missing or invalid while the price API answered)',
+    registers: [this.registry],
+  });
+  private readonly limiterWait = new Counter({
+    name: 'token_refresh_limiter_wait_seconds_total',
+    help: 'Seconds refresh batches spent waiting on the rate limiter (when the scheduler reports it)',
+    registers: [this.registry],
+  });
+  private readonly queueSize = this.gauge('token_refresh_queue_size', 'Tokens in the schedule queue');
+  private readonly dueBacklog = this.gauge(
+    'token_refresh_due_backlog',
+    'Tokens whose refresh is due or overdue right now',
+  );
+  private readonly activeTokens = this.gauge('token_refresh_active_tokens', 'Active tokens scheduled');
+  private readonly circuitState = this.gauge(
+    'token_refresh_circuit_state',
+    'Price API circuit breaker: 0 closed, 1 half-open, 2 open',
+  );
+  private readonly staleness = this.gauge(
+    'token_refresh_estimated_staleness',
+    'Priority-weighted estimated fraction of stored prices more than the deviation off (0..1)',
+  );
+  private readonly tierRate = new Gauge({
+    name: 'token_refresh_refresh_rate_per_tier',
+    help: 'Refreshes per second committed over the last minute, by tier',
+    labelNames: ['tier'] as const,
+    registers: [this.registry],
+  });
+  private readonly planRpm = this.gauge(
+    'token_refresh_plan_requests_per_minute',
+    'Requests per minute the configured plan allows',
+  );
+  private readonly effectiveRpm = this.gauge(
+    'token_refresh_effective_requests_per_minute',
+    'Requests per minute the adaptive limiter currently allows',
+  );
+  private readonly requestsLastMinute = this.gauge(
+    'token_refresh_requests_last_minute',
+    'Price API requests sent over the last minute',
+  );
+  private readonly paused = this.gauge('token_refresh_paused', '1 when the scheduler is paused');
+  private readonly running = this.gauge('token_refresh_running', '1 when the scheduler is running');
+
+  constructor(
+    private readonly service: ApiService,
+    opts: ApiMetricsOptions = {},
+  ) {
+    if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
+    this.subscribe();
+  }
+
+  private gauge(name: string, help: string): Gauge {
+    return new Gauge({ name, help, registers: [this.registry] });
+  }
+
+  private subscribe(): void {
+    const s = this.service;
+    this.unsubscribers.push(
+      s.on('batch:completed', (e) => {
+        this.upstreamRequests.inc({ outcome: 'success' });
+        this.upstreamDuration.observe(Math.max(0, e.durationMs) / 1000);
+        this.tokensRefreshed.inc(Math.max(0, e.updated));
+        this.priceChanges.inc(Math.max(0, e.changed));
+        this.batches.inc({ result: e.failed > 0 ? 'partial' : 'success' });
+      }),
+      s.on('batch:failed', (e) => this.onBatchFailed(e)),
+      s.on('rate-limited', () => this.rateLimited.inc()),
+      s.on('token:failed', () => this.tokenFailures.inc()),
+    );
+  }
+
+  private onBatchFailed(e: BatchFailedEvent): void {
+    const outcome = upstreamOutcomeOf(e.errorType);
+    if (outcome === null) {
+      this.batches.inc({ result: 'circuit_open' });
+      return;
+    }
+    this.upstreamRequests.inc({ outcome });
+    this.upstreamDuration.observe(Math.max(0, e.durationMs) / 1000);
+    this.batches.inc({ result: 'failed' });
+  }
+
+  /** Copies the status snapshot into the gauges. */
+  updateFromStatus(status: SchedulerStatus & OptionalStatusExtras): void {
+    this.queueSize.set(status.tokens.queued);
+    this.dueBacklog.set(status.tokens.due);
+    this.activeTokens.set(status.tokens.active);
+    this.circuitState.set(CIRCUIT_STATE_VALUE[status.circuit.state] ?? 2);
+    this.staleness.set(status.estimatedStaleness ?? Number.NaN);
+    this.planRpm.set(status.plan.requestsPerMinute);
+    this.effectiveRpm.set(status.plan.effectiveRequestsPerMinute);
+    this.requestsLastMinute.set(status.rates.requestsLastMinute);
+    this.paused.set(status.paused ? 1 : 0);
+    this.running.set(status.running ? 1 : 0);
+    this.tierRate.reset();
+    for (const t of status.tiers) this.tierRate.set({ tier: t.tier }, t.refreshesPerMinute / 60);
+    const wait = status.limiterWaitSecondsTotal;
+    if (typeof wait === 'number' && Number.isFinite(wait)) {
+      // The scheduler reports a running total; a counter only moves forward (a restart resets
+      // the scheduler's total, so re-base on a decrease).
+      if (wait > this.lastLimiterWait) this.limiterWait.inc(wait - this.lastLimiterWait);
+      this.lastLimiterWait = wait;
+    }
+  }
+
+  /** The exposition text for a scrape. */
+  async scrape(): Promise<string> {
+    this.updateFromStatus(this.service.status());
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /** Stops listening to scheduler events. */
+  dispose(): void {
+    for (const off of this.unsubscribers.splice(0)) off();
+    this.registry.clear();
+  }
+}

@@ -1,0 +1,150 @@
+/**
+ * Input validation for every route, done first thing in the handler (before any store or
+ * scheduler call). zod schemas are strict: unknown fields are rejected, never silently dropped,
+ * and no type coercion happens on bodies (the string "true" is not a boolean).
+ */
+import { z } from 'zod';
+import type { TokenSettings, TokenSortField } from '../store/types.js';
+import { BadRequestError } from './errors.js';
+
+/** Solana addresses are base58 (no 0, O, I, l), 32–44 characters. */
+export const ADDRESS_RE = /^[1-9A-HJ-NP-Za-km-z]{32,44}$/;
+
+export const TOKEN_SORT_FIELDS = [
+  'id',
+  'address',
+  'symbol',
+  'rank',
+  'volume_24h',
+  'priority_score',
+  'last_refresh_success',
+  'updated_at',
+] as const satisfies readonly TokenSortField[];
+// Compile-time check that the list covers every TokenSortField.
+type MissingSortField = Exclude<TokenSortField, (typeof TOKEN_SORT_FIELDS)[number]>;
+const _allSortFieldsListed: MissingSortField extends never ? true : false = true;
+void _allSortFieldsListed;
+
+export const LIMITS = {
+  listLimitMax: 500,
+  listLimitDefault: 50,
+  offsetMax: 10_000_000,
+  searchMaxLength: 64,
+  refreshIntervalMin: 15,
+  refreshIntervalMax: 3600,
+  /** Manual boost bounds: tier scores are 10..1000, contest +300, volume +200. */
+  priorityScoreMin: -100_000,
+  priorityScoreMax: 100_000,
+  metadataMaxKeys: 64,
+  metadataMaxBytes: 16 * 1024,
+} as const;
+
+export const addressParamsSchema = z.strictObject({
+  address: z.string().regex(ADDRESS_RE, 'must be a base58 Solana address of 32 to 44 characters'),
+});
+
+const digits = (field: string, max: number) =>
+  z
+    .string()
+    .regex(/^\d{1,9}$/, `must be a non-negative integer`)
+    .transform(Number)
+    .pipe(z.number().int().max(max, `${field} must be at most ${max}`));
+
+export const listQuerySchema = z.strictObject({
+  limit: digits('limit', LIMITS.listLimitMax).pipe(z.number().min(1, 'limit must be at least 1')).optional(),
+  offset: digits('offset', LIMITS.offsetMax).optional(),
+  sort: z.enum(TOKEN_SORT_FIELDS, { error: `must be one of ${TOKEN_SORT_FIELDS.join(', ')}` }).optional(),
+  order: z.enum(['asc', 'desc'], { error: 'must be asc or desc' }).optional(),
+  search: z
+    .string()
+    .max(LIMITS.searchMaxLength, `must be at most ${LIMITS.searchMaxLength} characters`)
+    // eslint-disable-next-line no-control-regex
+    .regex(/^[^\u0000-\u001f\u007f]*$/, 'must not contain control characters')
+    .optional(),
+});
+
+export const emptyQuerySchema = z.strictObject({});
+
+const metadataSchema = z
+  .record(z.string().max(64, 'keys must be at most 64 characters'), z.unknown())
+  .refine((m) => Object.keys(m).length <= LIMITS.metadataMaxKeys, {
+    message: `must have at most ${LIMITS.metadataMaxKeys} keys`,
+  })
+  .refine((m) => JSON.stringify(m).length <= LIMITS.metadataMaxBytes, {
+    message: `must serialise to at most ${LIMITS.metadataMaxBytes} bytes of JSON`,
+  });
+
+export const settingsBodySchema = z
+  .strictObject({
+    refresh_interval_seconds: z
+      .number({ error: 'must be a number of seconds or null' })
+      .int('must be a whole number of seconds')
+      .min(LIMITS.refreshIntervalMin, `must be at least ${LIMITS.refreshIntervalMin}`)
+      .max(LIMITS.refreshIntervalMax, `must be at most ${LIMITS.refreshIntervalMax}`)
+      .nullable()
+      .optional(),
+    priority_score: z
+      .number({ error: 'must be a finite number' })
+      .min(LIMITS.priorityScoreMin, `must be at least ${LIMITS.priorityScoreMin}`)
+      .max(LIMITS.priorityScoreMax, `must be at most ${LIMITS.priorityScoreMax}`)
+      .optional(),
+    is_active: z.boolean({ error: 'must be true or false' }).optional(),
+    metadata: metadataSchema.optional(),
+  })
+  .refine((b) => Object.keys(b).length > 0, {
+    message: 'give at least one of refresh_interval_seconds, priority_score, is_active, metadata',
+  });
+
+export interface ListQuery {
+  limit: number;
+  offset: number;
+  sort: TokenSortField;
+  order: 'asc' | 'desc';
+  search?: string;
+}
+
+/** Runs a schema; on failure throws BadRequestError naming the first bad field. */
+export function parseOrThrow<T>(schema: z.ZodType<T>, value: unknown, part: string): T {
+  const result = schema.safeParse(value ?? (part === 'body' ? undefined : {}));
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  if (!issue) throw new BadRequestError(part, 'is invalid');
+  if (issue.code === 'unrecognized_keys') {
+    const keys = issue.keys.join(', ');
+    const where = issue.path.length ? `${part}.${issue.path.join('.')}` : part;
+    throw new BadRequestError(where, `unknown field(s): ${keys}`);
+  }
+  if (part === 'body' && value === undefined) {
+    throw new BadRequestError('body', 'a JSON object body is required (Content-Type: application/json)');
+  }
+  const path = issue.path.length ? `${part}.${issue.path.map(String).join('.')}` : part;
+  const message =
+    issue.code === 'invalid_type' && issue.path.length === 0 ? `must be a JSON object` : issue.message;
+  throw new BadRequestError(path, message);
+}
+
+export function parseListQuery(query: unknown): ListQuery {
+  const q = parseOrThrow(listQuerySchema, query, 'query');
+  const out: ListQuery = {
+    limit: q.limit ?? LIMITS.listLimitDefault,
+    offset: q.offset ?? 0,
+    sort: q.sort ?? 'id',
+    order: q.order ?? 'asc',
+  };
+  if (q.search !== undefined && q.search.trim() !== '') out.search = q.search.trim();
+  return out;
+}
+
+export function parseAddress(params: unknown): string {
+  return parseOrThrow(addressParamsSchema, params, 'params').address;
+}
+
+export function parseSettings(body: unknown): TokenSettings {
+  const b = parseOrThrow(settingsBodySchema, body, 'body');
+  const out: TokenSettings = {};
+  if (b.refresh_interval_seconds !== undefined) out.refresh_interval_seconds = b.refresh_interval_seconds;
+  if (b.priority_score !== undefined) out.priority_score = b.priority_score;
+  if (b.is_active !== undefined) out.is_active = b.is_active;
+  if (b.metadata !== undefined) out.metadata = b.metadata as Record<string, unknown>;
+  return out;
+}
