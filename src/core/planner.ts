@@ -1,0 +1,331 @@
+/**
+ * The budget-optimal planner (DESIGN.md, "The optimal policy").
+ *
+ * Minimise J = Σ wᵢ·g(Tᵢ) / Σ wᵢ subject to Σ 1/Tᵢ ≤ C and Tᵢ ∈ [Tmin, Tmax], where g(T) is the
+ * fraction of time a token polled every T seconds is more than X off (planner-math.ts). The
+ * Lagrangian splits per token: wᵢ·g(T) + μ/T has derivative (wᵢ·U(T) − μ)/T² and U is increasing
+ * from 0 to ∞, so each token has exactly one minimiser Tᵢ(μ) = U⁻¹(μ/wᵢ) clamped to the bounds
+ * (KKT: wᵢ·U(Tᵢ) = μ for every token not at a bound). Σ 1/Tᵢ(μ) falls as μ grows; the μ that
+ * makes it equal C gives the global optimum (for any feasible T', Σw·g(T') + μΣ1/T' ≥ Σw·g(T) +
+ * μC). With U(t) = u(λt)/λ, λ = σ²/X², one table of u serves every token.
+ *
+ * The multiplier is found by a bracketed search on ln μ (regula falsi with the Illinois
+ * safeguard, falling back to bisection): O(N) per step, ~10–40 steps for 1e-10 relative, so
+ * O(N log 1/ε). The returned plan is always on the feasible side (Σ 1/T ≤ C).
+ *
+ * Bounds: the heartbeat Tmax is honoured only when the budget allows (N/Tmax ≤ C); otherwise it
+ * is dropped. Tokens that never go stale (σ = 0) or do not count (w = 0) get the heartbeat; when
+ * the heartbeat is dropped they get the round-robin period N/C, and that share is reserved from
+ * the budget before the others are planned. With extreme volatility the optimum gives a token
+ * up: its interval grows again once λT passes the elasticity crossover s* ≈ 2.67 (see
+ * `elasticityCrossover`).
+ */
+import { dimensionlessG, dimensionlessU, erfcFast, inverseUFromLn, lnUFromLnS } from './planner-math.js';
+
+export interface PlanOptions {
+  /** Tolerated deviation X (fraction, e.g. 0.01). */
+  deviation: number;
+  /** Token refreshes per second the budget allows. */
+  capacityPerSecond: number;
+  minIntervalSeconds: number;
+  /** Heartbeat; Infinity = none. */
+  maxIntervalSeconds: number;
+  /** Previous μ, to start the search near it (a re-plan after small changes converges faster). */
+  muHint?: number;
+}
+
+export interface PlanInput {
+  weight: number;
+  /** Volatility of log-price per √second. */
+  sigma: number;
+}
+
+export interface Plan {
+  /** Planned interval per token, seconds, in input order. */
+  intervals: Float64Array;
+  /** KKT multiplier (0 when every token can be polled at the minimum interval). */
+  mu: number;
+  /** Predicted weighted staleness Σ w·g(T) / Σ w. */
+  J: number;
+  /** The ceiling actually applied (Infinity when the heartbeat could not be honoured). */
+  maxIntervalSeconds: number;
+  /** Whether the heartbeat was honoured. */
+  heartbeat: boolean;
+}
+
+export class PlanInputError extends RangeError {
+  constructor(message: string) {
+    super(`planner: ${message}`);
+    this.name = 'PlanInputError';
+  }
+}
+
+function checkOptions(o: PlanOptions): void {
+  if (!(o.deviation > 0) || !Number.isFinite(o.deviation)) {
+    throw new PlanInputError(`deviation must be a finite number > 0, got ${o.deviation}`);
+  }
+  if (!(o.capacityPerSecond > 0) || !Number.isFinite(o.capacityPerSecond)) {
+    throw new PlanInputError(`capacityPerSecond must be a finite number > 0, got ${o.capacityPerSecond}`);
+  }
+  if (!(o.minIntervalSeconds > 0) || !Number.isFinite(o.minIntervalSeconds)) {
+    throw new PlanInputError(`minIntervalSeconds must be a finite number > 0, got ${o.minIntervalSeconds}`);
+  }
+  if (!(o.maxIntervalSeconds >= o.minIntervalSeconds)) {
+    throw new PlanInputError(
+      `maxIntervalSeconds must be >= minIntervalSeconds (or Infinity), got ${o.maxIntervalSeconds}`,
+    );
+  }
+}
+
+/** λ = σ²/X², the token's time scale (1/s). */
+export function lambdaOf(sigma: number, deviation: number): number {
+  return (sigma * sigma) / (deviation * deviation);
+}
+
+/** g(T): fraction of time more than X off when refreshed every T seconds. */
+export function staleness(T: number, sigma: number, deviation: number): number {
+  if (!(T > 0) || !(sigma > 0)) return 0;
+  if (T === Infinity) return 1;
+  return dimensionlessG(lambdaOf(sigma, deviation) * T);
+}
+
+/** g(T) from the table and the fast erfc (~1e-7 relative): for sums over many tokens. */
+export function stalenessFast(T: number, sigma: number, deviation: number): number {
+  if (!(T > 0) || !(sigma > 0)) return 0;
+  if (T === Infinity) return 1;
+  const s = lambdaOf(sigma, deviation) * T;
+  const g = erfcFast(1 / Math.sqrt(2 * s)) - Math.exp(lnUFromLnS(Math.log(s))) / s;
+  return g > 0 ? g : 0;
+}
+
+/** U(T) = T·D(T) − ∫₀ᵀ D, the KKT marginal value. */
+export function marginalValue(T: number, sigma: number, deviation: number): number {
+  if (!(T > 0) || !(sigma > 0)) return 0;
+  const lambda = lambdaOf(sigma, deviation);
+  return dimensionlessU(lambda * T) / lambda;
+}
+
+/**
+ * The unclamped KKT interval U⁻¹(μ/w) for one token (Infinity when it never goes stale or does
+ * not count; 0 when μ = 0).
+ */
+export function kktInterval(mu: number, weight: number, sigma: number, deviation: number): number {
+  if (!(weight > 0) || !(sigma > 0)) return Infinity;
+  if (!(mu > 0)) return 0;
+  const lambda = lambdaOf(sigma, deviation);
+  // U(T) = u(λT)/λ = μ/w  ⇔  λT = u⁻¹(λμ/w)
+  return inverseUFromLn(Math.log(lambda) + Math.log(mu) - Math.log(weight)) / lambda;
+}
+
+function clamp(x: number, lo: number, hi: number): number {
+  return x < lo ? lo : x > hi ? hi : x;
+}
+
+/** Columnar input: arrays of weights and sigmas (same length). */
+export interface PlanColumns {
+  weights: ArrayLike<number>;
+  sigmas: ArrayLike<number>;
+}
+
+function toColumns(tokens: readonly PlanInput[] | PlanColumns): PlanColumns {
+  if (Array.isArray(tokens)) {
+    const list = tokens as readonly PlanInput[];
+    const weights = new Float64Array(list.length);
+    const sigmas = new Float64Array(list.length);
+    list.forEach((t, i) => {
+      weights[i] = t.weight;
+      sigmas[i] = t.sigma;
+    });
+    return { weights, sigmas };
+  }
+  const cols = tokens as PlanColumns;
+  if (cols.weights.length !== cols.sigmas.length) {
+    throw new PlanInputError(
+      `weights and sigmas must have the same length, got ${cols.weights.length} and ${cols.sigmas.length}`,
+    );
+  }
+  return cols;
+}
+
+/**
+ * Plan refresh intervals for a token set. O(N log 1/ε).
+ * Throws PlanInputError on a negative/NaN weight or sigma (naming the index).
+ */
+export function planRefreshIntervals(tokens: readonly PlanInput[] | PlanColumns, opts: PlanOptions): Plan {
+  checkOptions(opts);
+  const { weights, sigmas } = toColumns(tokens);
+  const n = weights.length;
+  const X = opts.deviation;
+  const C = opts.capacityPerSecond;
+  const tMin = opts.minIntervalSeconds;
+  const intervals = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const w = weights[i]!;
+    const s = sigmas[i]!;
+    if (!(w >= 0) || !Number.isFinite(w)) throw new PlanInputError(`weight[${i}] must be >= 0, got ${w}`);
+    if (!(s >= 0) || !Number.isFinite(s)) throw new PlanInputError(`sigma[${i}] must be >= 0, got ${s}`);
+  }
+  if (n === 0)
+    return { intervals, mu: 0, J: 0, maxIntervalSeconds: opts.maxIntervalSeconds, heartbeat: true };
+
+  const heartbeat = n / opts.maxIntervalSeconds <= C * (1 + 1e-12);
+  const tMax = heartbeat ? opts.maxIntervalSeconds : Infinity;
+  // Idle tokens (never stale or weightless): the heartbeat, or the round-robin period n/C.
+  const idleInterval = heartbeat ? opts.maxIntervalSeconds : Math.max(tMin, n / C);
+
+  const active: number[] = [];
+  const lambdas = new Float64Array(n);
+  const lnW = new Float64Array(n);
+  let reserved = 0;
+  for (let i = 0; i < n; i++) {
+    const w = weights[i]!;
+    const s = sigmas[i]!;
+    if (w > 0 && s > 0) {
+      active.push(i);
+      lambdas[i] = lambdaOf(s, X);
+      lnW[i] = Math.log(w);
+    } else {
+      intervals[i] = idleInterval;
+      reserved += 1 / idleInterval;
+    }
+  }
+  const budget = C - reserved;
+  const m = active.length;
+
+  const rateAt = (lnMu: number, write: boolean): number => {
+    let sum = 0;
+    for (let k = 0; k < m; k++) {
+      const i = active[k]!;
+      const lam = lambdas[i]!;
+      const T = clamp(inverseUFromLn(Math.log(lam) + lnMu - lnW[i]!) / lam, tMin, tMax);
+      if (write) intervals[i] = T;
+      sum += 1 / T;
+    }
+    return sum;
+  };
+
+  let mu = 0;
+  if (m > 0) {
+    if (m / tMin <= budget * (1 + 1e-12)) {
+      for (const i of active) intervals[i] = tMin;
+    } else {
+      mu = Math.exp(solveLnMu(rateAt, budget, active, lambdas, lnW, tMin, tMax, opts.muHint));
+      rateAt(Math.log(mu), true);
+    }
+  }
+  const J = weightedStaleness(weights, sigmas, intervals, X);
+  return { intervals, mu, J, maxIntervalSeconds: tMax, heartbeat };
+}
+
+/** Find ln μ with rate(ln μ) = budget; returns the feasible side (rate ≤ budget). */
+function solveLnMu(
+  rateAt: (lnMu: number, write: boolean) => number,
+  budget: number,
+  active: readonly number[],
+  lambdas: Float64Array,
+  lnW: Float64Array,
+  tMin: number,
+  tMax: number,
+  muHint: number | undefined,
+): number {
+  // Bracket: at μ_lo every token is at Tmin (rate > budget); at μ_hi the rate is ≤ budget.
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const i of active) {
+    // ln(w·U(T)) = ln w + ln u(λT) − ln λ
+    const lnLam = Math.log(lambdas[i]!);
+    const a = lnW[i]! + lnUFromLnS(lnLam + Math.log(tMin)) - lnLam;
+    if (a < lo) lo = a;
+    if (tMax < Infinity) {
+      const b = lnW[i]! + lnUFromLnS(lnLam + Math.log(tMax)) - lnLam;
+      if (b > hi) hi = b;
+    }
+  }
+  if (!Number.isFinite(lo)) lo = -700;
+  lo -= 1e-9;
+  let fHi: number;
+  if (tMax < Infinity && Number.isFinite(hi)) {
+    hi += 1e-9;
+    fHi = rateAt(hi, false) - budget;
+  } else {
+    hi = lo + 1;
+    fHi = rateAt(hi, false) - budget;
+    while (fHi > 0) {
+      hi += Math.max(1, hi - lo);
+      fHi = rateAt(hi, false) - budget;
+      if (hi > 1e4) break;
+    }
+  }
+  let fLo = rateAt(lo, false) - budget;
+  if (fHi > 0) return hi; // cannot happen for valid input; stay on the largest μ tried
+  if (fLo <= 0) return lo;
+  if (muHint !== undefined && muHint > 0 && Number.isFinite(muHint)) {
+    // Narrow the bracket around the hint: ln μ ± 0.05, widening ×4 while it does not bracket.
+    const c = Math.log(muHint);
+    for (let width = 0.05; width < hi - lo; width *= 4) {
+      const a = Math.max(lo, c - width);
+      const b = Math.min(hi, c + width);
+      const fa = a === lo ? fLo : rateAt(a, false) - budget;
+      if (fa <= 0) {
+        hi = a;
+        fHi = fa;
+        continue;
+      }
+      const fb = b === hi ? fHi : rateAt(b, false) - budget;
+      if (fb > 0) {
+        lo = b;
+        fLo = fb;
+        continue;
+      }
+      lo = a;
+      fLo = fa;
+      hi = b;
+      fHi = fb;
+      break;
+    }
+  }
+  // Illinois // cannot happen for valid input; stay on the largest μ tried
+  if (fLo <= 0) return lo;
+  // Illinois regula falsi on f(ln μ) = rate − budget (decreasing).
+  let side = 0;
+  for (let iter = 0; iter < 200; iter++) {
+    if (hi - lo < 1e-13 || -fHi <= budget * 1e-10) break;
+    let x = (lo * fHi - hi * fLo) / (fHi - fLo);
+    if (!(x > lo && x < hi) || iter % 8 === 7) x = 0.5 * (lo + hi);
+    const fx = rateAt(x, false) - budget;
+    if (fx > 0) {
+      lo = x;
+      fLo = fx;
+      if (side === -1) fHi /= 2;
+      side = -1;
+    } else {
+      hi = x;
+      fHi = fx;
+      if (side === 1) fLo /= 2;
+      side = 1;
+    }
+  }
+  return hi;
+}
+
+/** Σ w·g(T) / Σ w for given intervals (0 when all weights are 0). */
+export function weightedStaleness(
+  weights: ArrayLike<number>,
+  sigmas: ArrayLike<number>,
+  intervals: ArrayLike<number>,
+  deviation: number,
+): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < weights.length; i++) {
+    const w = weights[i]!;
+    den += w;
+    if (w > 0) num += w * stalenessFast(intervals[i]!, sigmas[i]!, deviation);
+  }
+  return den > 0 ? num / den : 0;
+}
+
+/** The predicted J of an optimal plan (planner's J) for tokens with the given weights and σ. */
+export function expectedJ(tokens: readonly PlanInput[] | PlanColumns, opts: PlanOptions): number {
+  return planRefreshIntervals(tokens, opts).J;
+}

@@ -1,0 +1,150 @@
+/**
+ * OptimalPolicy: the KKT plan (planner.ts) with online volatility (volatility.ts).
+ *
+ * replan(): refreshes the tier-cohort priors from the tokens' learned σ, plans every token with
+ * its current estimate (prior for unknowns) and its weight (the seed's priority score), and keeps
+ * the multiplier μ. intervalSeconds(): the KKT inversion U⁻¹(μ/w) for the token's *current*
+ * σ estimate, clamped to [min, heartbeat] — O(1) per call, so a new or edited token, or one whose
+ * estimate just moved, gets its optimal interval at once without a full re-plan; the next
+ * re-plan rebalances μ so Σ 1/T = C again.
+ *
+ * Order among due tokens: a constant priority, so the queue's tie-break (earliest due first)
+ * makes execution pure earliest-deadline-first. At the optimum every refresh is worth the same
+ * (wᵢ·U(Tᵢ) = μ is exactly "equal marginal value"), so no token deserves to jump the queue at
+ * its deadline; the one most overdue has accumulated the most expected staleness since, so it
+ * goes first. A value-ordered priority would instead starve low-weight tokens whenever a
+ * backlog forms.
+ *
+ * Manual `refresh_interval_seconds` is honoured as an override (floored at the minimum) and its
+ * rate is reserved from the budget before the others are planned.
+ */
+import type { PolicyContext, PolicyToken, RefreshPolicy } from '../policy.js';
+import { kktInterval, planRefreshIntervals, type Plan } from '../planner.js';
+import { calculatePriorityScore, DEFAULT_TIERS, effectiveTier } from '../tiers.js';
+import type { TierDef } from '../types.js';
+import { CohortPrior, VolatilityEstimator } from '../volatility.js';
+import { checkContext, PolicyStateError } from './common.js';
+
+export interface OptimalPolicyOptions {
+  /** Tolerated deviation X (default 0.01). */
+  deviation?: number;
+  tiers?: readonly TierDef[];
+  estimator?: VolatilityEstimator;
+  prior?: CohortPrior;
+}
+
+export class OptimalPolicy implements RefreshPolicy {
+  readonly name = 'optimal' as const;
+  readonly deviation: number;
+  readonly tiers: readonly TierDef[];
+  readonly estimator: VolatilityEstimator;
+  readonly prior: CohortPrior;
+  private ctx: PolicyContext | null = null;
+  private mu = 0;
+  private tMax = Infinity;
+  private idleInterval = Infinity;
+  private lastPlan: Plan | null = null;
+
+  constructor(opts: OptimalPolicyOptions = {}) {
+    this.deviation = opts.deviation ?? 0.01;
+    if (!(this.deviation > 0) || !Number.isFinite(this.deviation)) {
+      throw new RangeError(`OptimalPolicy: deviation must be a finite number > 0, got ${this.deviation}`);
+    }
+    this.tiers = opts.tiers ?? DEFAULT_TIERS;
+    this.estimator = opts.estimator ?? new VolatilityEstimator();
+    this.prior = opts.prior ?? new CohortPrior();
+  }
+
+  /** The token's weight: the seed's priority score. */
+  weight(token: PolicyToken): number {
+    return calculatePriorityScore(token, this.tiers);
+  }
+
+  /** The prior σ of the token's tier cohort. */
+  priorSigma(token: PolicyToken): number {
+    return this.prior.get(effectiveTier(token, this.tiers).name);
+  }
+
+  /** The σ the plan uses for the token: its estimate shrunk toward its cohort prior. */
+  sigma(token: PolicyToken): number {
+    return this.estimator.estimate(
+      { sigma: token.sigma, sigmaSamples: token.sigmaSamples },
+      this.priorSigma(token),
+    );
+  }
+
+  /** The multiplier of the last re-plan (0 when everything fits at the minimum interval). */
+  get multiplier(): number {
+    return this.mu;
+  }
+
+  /** The last full plan (predicted J, heartbeat honoured, …), null before the first replan. */
+  get plan(): Plan | null {
+    return this.lastPlan;
+  }
+
+  replan(tokens: Iterable<PolicyToken>, ctx: PolicyContext, _now: number): void {
+    checkContext(ctx);
+    const list = Array.from(tokens);
+    this.prior.update(
+      list.map((t) => ({
+        tier: effectiveTier(t, this.tiers).name,
+        sigma: t.sigma,
+        sigmaSamples: t.sigmaSamples,
+      })),
+    );
+    const planned: PolicyToken[] = [];
+    let manualRate = 0;
+    for (const t of list) {
+      if (t.refresh_interval_seconds !== null) {
+        manualRate += 1 / Math.max(ctx.minIntervalSeconds, t.refresh_interval_seconds);
+      } else {
+        planned.push(t);
+      }
+    }
+    const weights = new Float64Array(planned.length);
+    const sigmas = new Float64Array(planned.length);
+    planned.forEach((t, i) => {
+      weights[i] = this.weight(t);
+      sigmas[i] = this.sigma(t);
+    });
+    // Manual overrides keep their rate; the rest share what is left (at least 1 % of the budget,
+    // so an over-committed set of overrides degrades the plan instead of breaking it).
+    const capacity = Math.max(ctx.capacityPerSecond - manualRate, ctx.capacityPerSecond * 0.01);
+    const plan = planRefreshIntervals(
+      { weights, sigmas },
+      {
+        deviation: this.deviation,
+        capacityPerSecond: capacity,
+        minIntervalSeconds: ctx.minIntervalSeconds,
+        maxIntervalSeconds: ctx.maxIntervalSeconds,
+        muHint: this.mu > 0 ? this.mu : undefined,
+      },
+    );
+    this.ctx = ctx;
+    this.mu = plan.mu;
+    this.tMax = plan.maxIntervalSeconds;
+    this.idleInterval = plan.heartbeat
+      ? ctx.maxIntervalSeconds
+      : Math.max(ctx.minIntervalSeconds, planned.length / capacity);
+    this.lastPlan = plan;
+  }
+
+  intervalSeconds(token: PolicyToken, _now: number): number {
+    const ctx = this.ctx;
+    if (ctx === null) throw new PolicyStateError('optimal');
+    if (token.refresh_interval_seconds !== null) {
+      return Math.max(ctx.minIntervalSeconds, token.refresh_interval_seconds);
+    }
+    const w = this.weight(token);
+    const s = this.sigma(token);
+    if (!(w > 0) || !(s > 0)) return this.idleInterval;
+    if (!(this.mu > 0)) return ctx.minIntervalSeconds;
+    const T = kktInterval(this.mu, w, s, this.deviation);
+    return T < ctx.minIntervalSeconds ? ctx.minIntervalSeconds : T > this.tMax ? this.tMax : T;
+  }
+
+  priority(_token: PolicyToken): number {
+    return 0;
+  }
+}

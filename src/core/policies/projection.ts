@@ -1,0 +1,135 @@
+/**
+ * Capacity planning (`token-refresh analyze --plan P`): how fresh prices would be on a Jupiter
+ * plan, from the planner. Each token's σ is its learned estimate when it has one, else its tier
+ * cohort's prior (learned from the other tokens, or the default before anything is learned).
+ */
+import type { PolicyToken } from '../policy.js';
+import { stalenessFast } from '../planner.js';
+import { DEFAULT_MIN_INTERVAL_SECONDS } from '../tiers.js';
+import { PLANS, type PlanName, type TierDef, type TokenAttributes } from '../types.js';
+import { OptimalPolicy } from './optimal.js';
+
+export interface ProjectOptions {
+  /** Tolerated deviation X (default 0.01). */
+  deviation?: number;
+  /** Ids per request (default 50). */
+  maxBatchSize?: number;
+  /** Share of the plan's rate the scheduler uses (default 1). */
+  utilisation?: number;
+  minIntervalSeconds?: number;
+  /** Heartbeat (default Infinity = none). */
+  maxIntervalSeconds?: number;
+  tiers?: readonly TierDef[];
+}
+
+export interface PlanProjection {
+  /** Set when the plan was given by name. */
+  plan?: PlanName;
+  requestsPerMinute: number;
+  maxBatchSize: number;
+  capacityPerSecond: number;
+  tokens: number;
+  /** Projected weighted fraction of time more than X off (0..1). */
+  J: number;
+  deviation: number;
+  /** Median planned interval, seconds. */
+  medianIntervalSeconds: number;
+  /** Whether the heartbeat could be honoured on this plan. */
+  heartbeat: boolean;
+}
+
+/**
+ * A token to project: its importance fields and, when known, its learned σ. A σ given without
+ * `sigmaSamples` is taken as fully learned.
+ */
+export type ProjectableToken = TokenAttributes & { sigma?: number | null; sigmaSamples?: number };
+
+/** A budget given directly instead of a plan name. */
+export interface PlanBudget {
+  requestsPerMinute: number;
+  /** Ids per request (default 50, or ProjectOptions.maxBatchSize). */
+  maxBatchSize?: number;
+}
+
+function resolveBudget(plan: PlanName | PlanBudget, opts: ProjectOptions): { rpm: number; batch: number } {
+  if (typeof plan === 'string') {
+    if (!Object.prototype.hasOwnProperty.call(PLANS, plan)) {
+      throw new RangeError(
+        `projectPlan: unknown plan ${JSON.stringify(plan)}: use one of ${Object.keys(PLANS).join(', ')}`,
+      );
+    }
+    return { rpm: PLANS[plan], batch: opts.maxBatchSize ?? 50 };
+  }
+  if (!(plan.requestsPerMinute > 0) || !Number.isFinite(plan.requestsPerMinute)) {
+    throw new RangeError(
+      `projectPlan: requestsPerMinute must be a finite number > 0, got ${plan.requestsPerMinute}`,
+    );
+  }
+  return { rpm: plan.requestsPerMinute, batch: plan.maxBatchSize ?? opts.maxBatchSize ?? 50 };
+}
+
+export function projectPlan(
+  tokens: Iterable<ProjectableToken>,
+  plan: PlanName | PlanBudget,
+  opts: ProjectOptions = {},
+): PlanProjection {
+  const { rpm, batch } = resolveBudget(plan, opts);
+  const deviation = opts.deviation ?? 0.01;
+  const utilisation = opts.utilisation ?? 1;
+  if (!Number.isInteger(batch) || batch < 1)
+    throw new RangeError(`projectPlan: maxBatchSize must be an integer >= 1, got ${batch}`);
+  if (!(utilisation > 0 && utilisation <= 1)) {
+    throw new RangeError(`projectPlan: utilisation must be in (0, 1], got ${utilisation}`);
+  }
+  const capacityPerSecond = (rpm / 60) * batch * utilisation;
+  const ctx = {
+    capacityPerSecond,
+    minIntervalSeconds: opts.minIntervalSeconds ?? DEFAULT_MIN_INTERVAL_SECONDS,
+    maxIntervalSeconds: opts.maxIntervalSeconds ?? Infinity,
+  };
+  const list: PolicyToken[] = [];
+  let id = 0;
+  for (const t of tokens) {
+    list.push({
+      ...t,
+      id: id++,
+      lastPriceChangeAt: null,
+      sigma: t.sigma ?? null,
+      sigmaSamples: t.sigmaSamples ?? (t.sigma != null ? Number.MAX_SAFE_INTEGER : 0),
+    });
+  }
+  const policy = new OptimalPolicy({ deviation, tiers: opts.tiers });
+  policy.replan(list, ctx, 0);
+  let num = 0;
+  let den = 0;
+  const intervals = new Float64Array(list.length);
+  list.forEach((t, i) => {
+    const w = policy.weight(t);
+    const T = policy.intervalSeconds(t, 0);
+    intervals[i] = T;
+    den += w;
+    num += w * stalenessFast(T, policy.sigma(t), deviation);
+  });
+  intervals.sort();
+  const median = intervals.length === 0 ? 0 : intervals[intervals.length >> 1]!;
+  return {
+    ...(typeof plan === 'string' ? { plan } : {}),
+    requestsPerMinute: rpm,
+    maxBatchSize: batch,
+    capacityPerSecond,
+    tokens: list.length,
+    J: den > 0 ? num / den : 0,
+    deviation,
+    medianIntervalSeconds: median,
+    heartbeat: policy.plan?.heartbeat ?? true,
+  };
+}
+
+/** projectPlan for every Jupiter plan, cheapest first. */
+export function projectAllPlans(
+  tokens: Iterable<ProjectableToken>,
+  opts: ProjectOptions = {},
+): PlanProjection[] {
+  const list = Array.from(tokens);
+  return (Object.keys(PLANS) as PlanName[]).map((p) => projectPlan(list, p, opts));
+}
