@@ -1,0 +1,305 @@
+/**
+ * RateLimiter: when may the next price request start?
+ *
+ * Combines five constraints, all read from an injected Clock:
+ *  1. Sliding window: at most `effectiveMaxRequests` request starts in any window of
+ *     `windowMs + safetyMarginMs`. The margin (default 250 ms) absorbs network jitter: the server
+ *     counts arrival times, and two requests started exactly `windowMs` apart can arrive closer.
+ *     Cost: one extra margin per N requests (0.4 % of a 60 s window).
+ *  2. Even pacing: consecutive starts at least `minSpacingMs / adaptiveFactor` apart; the default
+ *     spacing windowMs / maxRequests spreads a plan's budget evenly (600 rpm -> one per 100 ms)
+ *     instead of bursting it at the top of each window.
+ *  3. Adaptive factor in [0.5, 1]: the success rate of the last 20 outcomes (1.0 until 5 are
+ *     known), scaling the effective maximum and the spacing.
+ *  4. Exponential backoff after consecutive failures: 2, 4, 8, 16, 30, 30 … s; reset on success.
+ *  5. Server hints: `Retry-After`, and `x-ratelimit-remaining: 0` until `x-ratelimit-reset`.
+ */
+import type { Clock } from './clock.js';
+
+export type FailureKind = 'rate-limited' | 'server-error' | 'timeout' | 'malformed';
+const FAILURE_KINDS: readonly FailureKind[] = ['rate-limited', 'server-error', 'timeout', 'malformed'];
+
+export interface RateLimitHint {
+  remaining: number | null;
+  limit: number | null;
+  resetAtMs: number | null;
+  retryAfterMs: number | null;
+}
+
+export interface RateLimiterOptions {
+  clock: Clock;
+  maxRequests: number;
+  windowMs?: number;
+  /** Minimum gap between request starts; default windowMs / maxRequests (even pacing). */
+  minSpacingMs?: number;
+  adaptive?: boolean;
+  backoffInitialMs?: number;
+  backoffMaxMs?: number;
+  safetyMarginMs?: number;
+}
+
+export interface RateLimiterSnapshot {
+  maxRequests: number;
+  effectiveMaxRequests: number;
+  adaptiveFactor: number;
+  windowMs: number;
+  spacingMs: number;
+  requestsInWindow: number;
+  totalRequests: number;
+  consecutiveFailures: number;
+  currentBackoffMs: number;
+  backoffUntil: number | null;
+  hintBlockedUntil: number | null;
+  serverLimit: number | null;
+  serverRemaining: number | null;
+  nextAvailableAt: number;
+}
+
+/** Outcomes remembered for the adaptive factor, and the minimum before it moves off 1.0. */
+const OUTCOME_WINDOW = 20;
+const OUTCOME_MIN = 5;
+const MIN_FACTOR = 0.5;
+
+function check(field: string, v: unknown, ok: boolean, rule: string): void {
+  if (!ok) throw new RangeError(`RateLimiter: ${field} must be ${rule}, got ${String(v)}`);
+}
+const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+
+export class RateLimiter {
+  private readonly clock: Clock;
+  private readonly windowMs: number;
+  private readonly adaptive: boolean;
+  private readonly backoffInitialMs: number;
+  private readonly backoffMaxMs: number;
+  private readonly safetyMarginMs: number;
+  private readonly explicitSpacing: number | null;
+  private maxRequests: number;
+  private baseSpacingMs: number;
+
+  /** Ring buffer of the last `maxRequests` start times, oldest at `head - count`. */
+  private starts: Float64Array;
+  private head = 0;
+  private count = 0;
+  private lastStart = -Infinity;
+  private total = 0;
+
+  private readonly outcomes = new Uint8Array(OUTCOME_WINDOW);
+  private outcomeCount = 0;
+  private outcomeHead = 0;
+  private outcomeSuccesses = 0;
+
+  private failures = 0;
+  private backoffUntil = -Infinity;
+  private hintUntil = -Infinity;
+  private serverLimit: number | null = null;
+  private serverRemaining: number | null = null;
+
+  constructor(opts: RateLimiterOptions) {
+    this.clock = opts.clock;
+    RateLimiter.checkMax(opts.maxRequests);
+    this.maxRequests = opts.maxRequests;
+    this.windowMs = opts.windowMs ?? 60_000;
+    check('windowMs', this.windowMs, finite(this.windowMs) && this.windowMs > 0, 'a finite number > 0');
+    const sp = opts.minSpacingMs;
+    check('minSpacingMs', sp, sp === undefined || (finite(sp) && sp >= 0), 'a finite number >= 0');
+    this.explicitSpacing = sp ?? null;
+    this.baseSpacingMs = sp ?? this.windowMs / this.maxRequests;
+    this.adaptive = opts.adaptive ?? true;
+    this.backoffInitialMs = opts.backoffInitialMs ?? 2000;
+    this.backoffMaxMs = opts.backoffMaxMs ?? 30_000;
+    this.safetyMarginMs = opts.safetyMarginMs ?? 250;
+    const bi = this.backoffInitialMs;
+    check('backoffInitialMs', bi, finite(bi) && bi > 0, 'a finite number > 0');
+    const bm = this.backoffMaxMs;
+    check('backoffMaxMs', bm, finite(bm) && bm >= bi, 'a finite number >= backoffInitialMs');
+    const m = this.safetyMarginMs;
+    check('safetyMarginMs', m, finite(m) && m >= 0, 'a finite number >= 0');
+    this.starts = new Float64Array(this.maxRequests);
+  }
+
+  private static checkMax(n: number): void {
+    check('maxRequests', n, Number.isSafeInteger(n) && n >= 1, 'an integer >= 1');
+  }
+
+  /** Success rate of the last 20 outcomes, clamped to [0.5, 1]; 1.0 with fewer than 5 known. */
+  get adaptiveFactor(): number {
+    if (!this.adaptive || this.outcomeCount < OUTCOME_MIN) return 1;
+    return Math.max(MIN_FACTOR, this.outcomeSuccesses / this.outcomeCount);
+  }
+
+  get effectiveMaxRequests(): number {
+    return Math.max(1, Math.floor(this.maxRequests * this.adaptiveFactor));
+  }
+
+  /** The current streak's backoff delay (0 when the last outcome was a success). */
+  get currentBackoffMs(): number {
+    if (this.failures === 0) return 0;
+    return Math.min(this.backoffMaxMs, this.backoffInitialMs * 2 ** (this.failures - 1));
+  }
+
+  get consecutiveFailures(): number {
+    return this.failures;
+  }
+
+  /** Effective spacing between starts: the base spacing stretched by the adaptive factor. */
+  get spacingMs(): number {
+    return this.baseSpacingMs / this.adaptiveFactor;
+  }
+
+  /** The k-th most recent recorded start (k = 1 is the latest); requires k <= count. */
+  private recent(k: number): number {
+    const cap = this.starts.length;
+    return this.starts[(this.head - k + cap) % cap]!;
+  }
+
+  /** Recorded starts strictly after `after` (binary search over the time-ordered ring). */
+  private countAfter(after: number): number {
+    let lo = 0; // the `lo` most recent starts are known to be > after
+    let hi = this.count;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.recent(mid) > after) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  /** Request starts within the last windowMs, i.e. in (now - windowMs, now]. */
+  requestsInWindow(): number {
+    return this.countAfter(this.clock.now() - this.windowMs);
+  }
+
+  /** Earliest clock time the next request may start (>= now). */
+  nextAvailableAt(): number {
+    const now = this.clock.now();
+    let at = now;
+    const max = this.effectiveMaxRequests;
+    if (this.count >= max) at = Math.max(at, this.recent(max) + this.windowMs + this.safetyMarginMs);
+    at = Math.max(at, this.lastStart + this.spacingMs, this.backoffUntil, this.hintUntil);
+    return at;
+  }
+
+  /** How many requests could start right now (0 or 1 with spacing; more only without it). */
+  availableNow(): number {
+    const now = this.clock.now();
+    if (this.nextAvailableAt() > now) return 0;
+    if (this.spacingMs > 0) return 1;
+    const used = this.countAfter(now - this.windowMs - this.safetyMarginMs);
+    return Math.max(1, this.effectiveMaxRequests - used);
+  }
+
+  /** Record a request start now if allowed. */
+  tryAcquire(): boolean {
+    if (this.nextAvailableAt() > this.clock.now()) return false;
+    this.record(this.clock.now());
+    return true;
+  }
+
+  /**
+   * Wait on the clock until a request may start, then record it. Re-checks after every sleep, so
+   * a failure, hint or another caller that took the slot meanwhile is honoured. Rejects with the
+   * signal's reason if aborted.
+   */
+  async acquire(signal?: AbortSignal): Promise<void> {
+    for (;;) {
+      if (signal?.aborted) throw signal.reason ?? new Error('aborted');
+      const now = this.clock.now();
+      const at = this.nextAvailableAt();
+      if (at <= now) {
+        this.record(now);
+        return;
+      }
+      await this.clock.sleep(at - now, signal);
+    }
+  }
+
+  private record(now: number): void {
+    this.starts[this.head] = now;
+    this.head = (this.head + 1) % this.starts.length;
+    if (this.count < this.starts.length) this.count++;
+    this.lastStart = now;
+    this.total++;
+  }
+
+  private pushOutcome(ok: 0 | 1): void {
+    if (this.outcomeCount === OUTCOME_WINDOW) this.outcomeSuccesses -= this.outcomes[this.outcomeHead]!;
+    else this.outcomeCount++;
+    this.outcomes[this.outcomeHead] = ok;
+    this.outcomeSuccesses += ok;
+    this.outcomeHead = (this.outcomeHead + 1) % OUTCOME_WINDOW;
+  }
+
+  recordSuccess(): void {
+    this.failures = 0;
+    this.backoffUntil = -Infinity;
+    this.pushOutcome(1);
+  }
+
+  /** A failed request: back off 2, 4, 8, 16, 30, 30 … s from now. */
+  recordFailure(kind: FailureKind): void {
+    check('kind', kind, FAILURE_KINDS.includes(kind), `one of ${FAILURE_KINDS.join(', ')}`);
+    this.failures++;
+    this.backoffUntil = this.clock.now() + this.currentBackoffMs;
+    this.pushOutcome(0);
+  }
+
+  /**
+   * Honour what the server said. Retry-After blocks until now + retryAfterMs; remaining 0 blocks
+   * until resetAtMs (or, without a reset time, until our oldest start in the window leaves it).
+   * `limit` is recorded for stats but never raises or lowers our budget: its window may not be
+   * ours, and the plan is configured explicitly (setMaxRequests).
+   */
+  applyHint(hint: RateLimitHint): void {
+    for (const f of ['remaining', 'limit', 'resetAtMs', 'retryAfterMs'] as const) {
+      const v = hint[f];
+      check(f, v, v === null || (finite(v) && v >= 0), 'null or a finite number >= 0');
+    }
+    const now = this.clock.now();
+    if (hint.limit !== null) this.serverLimit = hint.limit;
+    if (hint.remaining !== null) this.serverRemaining = hint.remaining;
+    if (hint.retryAfterMs !== null) this.hintUntil = Math.max(this.hintUntil, now + hint.retryAfterMs);
+    if (hint.remaining === 0) {
+      let until: number;
+      if (hint.resetAtMs !== null) until = hint.resetAtMs;
+      else {
+        const inWindow = this.countAfter(now - this.windowMs);
+        until =
+          inWindow > 0 ? this.recent(inWindow) + this.windowMs + this.safetyMarginMs : now + this.windowMs;
+      }
+      this.hintUntil = Math.max(this.hintUntil, until);
+    }
+  }
+
+  /** Change the plan. Keeps the recorded starts, so the new limit applies to the current window. */
+  setMaxRequests(n: number): void {
+    RateLimiter.checkMax(n);
+    const keep = Math.min(this.count, n);
+    const next = new Float64Array(n);
+    for (let k = keep; k >= 1; k--) next[keep - k] = this.recent(k);
+    this.starts = next;
+    this.count = keep;
+    this.head = keep % n;
+    this.maxRequests = n;
+    if (this.explicitSpacing === null) this.baseSpacingMs = this.windowMs / n;
+  }
+
+  snapshot(): RateLimiterSnapshot {
+    const fin = (v: number): number | null => (Number.isFinite(v) && v > this.clock.now() ? v : null);
+    return {
+      maxRequests: this.maxRequests,
+      effectiveMaxRequests: this.effectiveMaxRequests,
+      adaptiveFactor: this.adaptiveFactor,
+      windowMs: this.windowMs,
+      spacingMs: this.spacingMs,
+      requestsInWindow: this.requestsInWindow(),
+      totalRequests: this.total,
+      consecutiveFailures: this.failures,
+      currentBackoffMs: this.currentBackoffMs,
+      backoffUntil: fin(this.backoffUntil),
+      hintBlockedUntil: fin(this.hintUntil),
+      serverLimit: this.serverLimit,
+      serverRemaining: this.serverRemaining,
+      nextAvailableAt: this.nextAvailableAt(),
+    };
+  }
+}

@@ -1,0 +1,238 @@
+import { describe, expect, it } from 'vitest';
+import { ManualClock } from '../../src/core/clock.js';
+import { RateLimiter } from '../../src/core/rate-limiter.js';
+
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Max number of starts inside any window [t, t + windowMs). */
+function maxInAnyWindow(starts: number[], windowMs: number): number {
+  let best = 0;
+  let lo = 0;
+  for (let hi = 0; hi < starts.length; hi++) {
+    while (starts[hi]! - starts[lo]! >= windowMs) lo++;
+    best = Math.max(best, hi - lo + 1);
+  }
+  return best;
+}
+
+describe('RateLimiter', () => {
+  it('sliding window: never more than N starts in any 60 s window over 10k acquisitions', () => {
+    const clock = new ManualClock(0);
+    const rnd = prng(42);
+    // Zero spacing so the window (not pacing) is what holds the line; bursts are allowed.
+    const limiter = new RateLimiter({ clock, maxRequests: 30, minSpacingMs: 0, adaptive: false });
+    const starts: number[] = [];
+    while (starts.length < 10_000) {
+      if (rnd() < 0.5) clock.advance(Math.floor(rnd() * 3000));
+      // tryAcquire must agree with nextAvailableAt, and record exactly when it says yes.
+      const allowed = limiter.nextAvailableAt() <= clock.now();
+      expect(limiter.tryAcquire()).toBe(allowed);
+      if (allowed) starts.push(clock.now());
+      else clock.advance(limiter.nextAvailableAt() - clock.now());
+    }
+    expect(limiter.snapshot().totalRequests).toBe(starts.length);
+    expect(maxInAnyWindow(starts, 60_000)).toBeLessThanOrEqual(30);
+    // and the budget is actually used: some window holds the full 30
+    expect(maxInAnyWindow(starts, 60_000)).toBe(30);
+  });
+
+  it('sliding window holds with pacing, failures, hints and adaptive factor mixed in (10k acquisitions)', async () => {
+    const clock = new ManualClock(1_000_000);
+    const rnd = prng(7);
+    const limiter = new RateLimiter({ clock, maxRequests: 600 });
+    const starts: number[] = [];
+    const acquireNow = async (): Promise<void> => {
+      const p = limiter.acquire();
+      await clock.advanceTo(limiter.nextAvailableAt());
+      await p;
+    };
+    for (let i = 0; i < 10_000; i++) {
+      await acquireNow();
+      starts.push(clock.now());
+      const r = rnd();
+      if (r < 0.03) limiter.recordFailure('server-error');
+      else if (r < 0.04)
+        limiter.applyHint({ remaining: 0, limit: 600, resetAtMs: clock.now() + 500, retryAfterMs: null });
+      else limiter.recordSuccess();
+      expect(limiter.adaptiveFactor).toBeGreaterThanOrEqual(0.5);
+      expect(limiter.adaptiveFactor).toBeLessThanOrEqual(1);
+    }
+    expect(maxInAnyWindow(starts, 60_000)).toBeLessThanOrEqual(600);
+    for (let i = 1; i < starts.length; i++) expect(starts[i]! - starts[i - 1]!).toBeGreaterThanOrEqual(100);
+  });
+
+  it('default spacing paces a plan evenly: windowMs / maxRequests between starts', () => {
+    const clock = new ManualClock(0);
+    const limiter = new RateLimiter({ clock, maxRequests: 600 });
+    expect(limiter.tryAcquire()).toBe(true);
+    expect(limiter.tryAcquire()).toBe(false);
+    expect(limiter.nextAvailableAt()).toBe(100);
+    expect(limiter.availableNow()).toBe(0);
+    clock.advance(99);
+    expect(limiter.tryAcquire()).toBe(false);
+    clock.advance(1);
+    expect(limiter.availableNow()).toBe(1);
+    expect(limiter.tryAcquire()).toBe(true);
+  });
+
+  it('explicit minimum spacing (seed: 3 s between batches)', () => {
+    const clock = new ManualClock(0);
+    const limiter = new RateLimiter({ clock, maxRequests: 600, minSpacingMs: 3000 });
+    limiter.tryAcquire();
+    expect(limiter.nextAvailableAt()).toBe(3000);
+  });
+
+  it('the safety margin keeps a full window from restarting exactly windowMs later', () => {
+    const clock = new ManualClock(0);
+    const limiter = new RateLimiter({ clock, maxRequests: 3, minSpacingMs: 0, safetyMarginMs: 250 });
+    for (let i = 0; i < 3; i++) expect(limiter.tryAcquire()).toBe(true);
+    expect(limiter.availableNow()).toBe(0);
+    expect(limiter.nextAvailableAt()).toBe(60_250);
+    clock.advance(60_000);
+    expect(limiter.tryAcquire()).toBe(false);
+    clock.advance(250);
+    expect(limiter.availableNow()).toBe(3);
+  });
+
+  it('backoff sequence on consecutive failures: 2, 4, 8, 16, 30, 30 s; reset on success', () => {
+    const clock = new ManualClock(0);
+    const limiter = new RateLimiter({ clock, maxRequests: 9000, adaptive: false });
+    const seen: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      limiter.recordFailure('server-error');
+      seen.push(limiter.currentBackoffMs);
+      expect(limiter.nextAvailableAt()).toBe(clock.now() + limiter.currentBackoffMs);
+      clock.advance(limiter.currentBackoffMs);
+    }
+    expect(seen).toEqual([2000, 4000, 8000, 16000, 30000, 30000]);
+    limiter.recordSuccess();
+    expect(limiter.currentBackoffMs).toBe(0);
+    expect(limiter.nextAvailableAt()).toBe(clock.now());
+    limiter.recordFailure('timeout');
+    expect(limiter.currentBackoffMs).toBe(2000);
+  });
+
+  it('Retry-After is honoured', () => {
+    const clock = new ManualClock(10_000);
+    const limiter = new RateLimiter({ clock, maxRequests: 600 });
+    limiter.applyHint({ remaining: null, limit: null, resetAtMs: null, retryAfterMs: 7000 });
+    expect(limiter.nextAvailableAt()).toBe(17_000);
+    expect(limiter.tryAcquire()).toBe(false);
+  });
+
+  it('x-ratelimit-remaining 0 waits until x-ratelimit-reset', () => {
+    const clock = new ManualClock(10_000);
+    const limiter = new RateLimiter({ clock, maxRequests: 600 });
+    limiter.applyHint({ remaining: 5, limit: 600, resetAtMs: 50_000, retryAfterMs: null });
+    expect(limiter.nextAvailableAt()).toBe(10_000);
+    limiter.applyHint({ remaining: 0, limit: 600, resetAtMs: 42_000, retryAfterMs: null });
+    expect(limiter.nextAvailableAt()).toBe(42_000);
+    expect(limiter.snapshot()).toMatchObject({
+      serverLimit: 600,
+      serverRemaining: 0,
+      hintBlockedUntil: 42_000,
+    });
+  });
+
+  it('remaining 0 without a reset time waits for our oldest start in the window to leave it', () => {
+    const clock = new ManualClock(0);
+    const limiter = new RateLimiter({ clock, maxRequests: 600, safetyMarginMs: 250 });
+    limiter.tryAcquire();
+    clock.advance(1000);
+    limiter.applyHint({ remaining: 0, limit: null, resetAtMs: null, retryAfterMs: null });
+    expect(limiter.nextAvailableAt()).toBe(60_250);
+  });
+
+  it('adaptive factor: success rate of recent outcomes, bounded to 0.5..1.0, scales the effective max', () => {
+    const clock = new ManualClock(0);
+    const limiter = new RateLimiter({ clock, maxRequests: 600 });
+    expect(limiter.adaptiveFactor).toBe(1);
+    for (let i = 0; i < 4; i++) limiter.recordFailure('rate-limited');
+    expect(limiter.adaptiveFactor).toBe(1); // too few outcomes to judge
+    for (let i = 0; i < 30; i++) limiter.recordFailure('rate-limited');
+    expect(limiter.adaptiveFactor).toBe(0.5);
+    expect(limiter.effectiveMaxRequests).toBe(300);
+    expect(limiter.spacingMs).toBe(200);
+    for (let i = 0; i < 15; i++) limiter.recordSuccess();
+    expect(limiter.adaptiveFactor).toBe(0.75);
+    expect(limiter.effectiveMaxRequests).toBe(450);
+    for (let i = 0; i < 20; i++) limiter.recordSuccess();
+    expect(limiter.adaptiveFactor).toBe(1);
+    const fixed = new RateLimiter({ clock, maxRequests: 600, adaptive: false });
+    for (let i = 0; i < 20; i++) fixed.recordFailure('timeout');
+    expect(fixed.adaptiveFactor).toBe(1);
+  });
+
+  it('setMaxRequests changes the plan and keeps the current window', () => {
+    const clock = new ManualClock(0);
+    const limiter = new RateLimiter({ clock, maxRequests: 10, minSpacingMs: 0 });
+    for (let i = 0; i < 5; i++) limiter.tryAcquire();
+    limiter.setMaxRequests(3);
+    expect(limiter.tryAcquire()).toBe(false);
+    expect(limiter.requestsInWindow()).toBe(3);
+    const paced = new RateLimiter({ clock, maxRequests: 60 });
+    paced.setMaxRequests(600);
+    expect(paced.spacingMs).toBe(100);
+    expect(paced.snapshot().maxRequests).toBe(600);
+  });
+
+  it('acquire sleeps on the clock until allowed and re-checks state changed while sleeping', async () => {
+    const clock = new ManualClock(0);
+    const limiter = new RateLimiter({ clock, maxRequests: 600 });
+    await limiter.acquire();
+    let done = false;
+    const p = limiter.acquire().then(() => (done = true));
+    await clock.advanceAsync(50);
+    limiter.recordFailure('server-error'); // now blocked until 2050
+    await clock.advanceAsync(60);
+    expect(done).toBe(false);
+    await clock.advanceAsync(1950);
+    await p;
+    expect(done).toBe(true);
+    expect(limiter.requestsInWindow()).toBe(2);
+  });
+
+  it('acquire rejects when aborted and records nothing', async () => {
+    const clock = new ManualClock(0);
+    const limiter = new RateLimiter({ clock, maxRequests: 60 });
+    limiter.tryAcquire();
+    const ac = new AbortController();
+    const p = limiter.acquire(ac.signal);
+    ac.abort(new Error('stop'));
+    await expect(p).rejects.toThrow('stop');
+    expect(limiter.requestsInWindow()).toBe(1);
+  });
+
+  it('rejects bad configuration and hints, naming the field', () => {
+    const clock = new ManualClock(0);
+    expect(() => new RateLimiter({ clock, maxRequests: 0 })).toThrow(/maxRequests/);
+    expect(() => new RateLimiter({ clock, maxRequests: Number.NaN })).toThrow(/maxRequests/);
+    expect(() => new RateLimiter({ clock, maxRequests: 10, windowMs: -1 })).toThrow(/windowMs/);
+    expect(() => new RateLimiter({ clock, maxRequests: 10, minSpacingMs: Number.NaN })).toThrow(
+      /minSpacingMs/,
+    );
+    expect(() => new RateLimiter({ clock, maxRequests: 10, safetyMarginMs: -1 })).toThrow(/safetyMarginMs/);
+    expect(
+      () => new RateLimiter({ clock, maxRequests: 10, backoffInitialMs: 5000, backoffMaxMs: 10 }),
+    ).toThrow(/backoffMaxMs/);
+    const l = new RateLimiter({ clock, maxRequests: 10 });
+    expect(() => l.setMaxRequests(-3)).toThrow(/maxRequests/);
+    expect(() =>
+      l.applyHint({ remaining: Number.NaN, limit: null, resetAtMs: null, retryAfterMs: null }),
+    ).toThrow(/remaining/);
+    expect(() => l.applyHint({ remaining: null, limit: null, resetAtMs: null, retryAfterMs: -5 })).toThrow(
+      /retryAfterMs/,
+    );
+    // @ts-expect-error invalid kind from untyped code
+    expect(() => l.recordFailure('oops')).toThrow(/kind/);
+  });
+});
