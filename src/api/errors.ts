@@ -12,6 +12,7 @@ export type ApiErrorCode =
   | 'method_not_allowed'
   | 'payload_too_large'
   | 'unsupported_media_type'
+  | 'upgrade_required'
   | 'rate_limited'
   | 'upstream_error'
   | 'circuit_open'

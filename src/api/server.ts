@@ -19,7 +19,7 @@ import { ApiMetrics } from './metrics.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { registerRoutes } from './routes.js';
 import { registerDashboard } from './static.js';
-import { StreamHub, type StreamOptions, type StreamSocket } from './stream.js';
+import { CLOSE_GOING_AWAY, StreamHub, type StreamOptions, type StreamSocket } from './stream.js';
 import type { ApiService } from './types.js';
 
 export const DEFAULT_BODY_LIMIT = 64 * 1024;
@@ -77,6 +77,15 @@ function loggerOptions(logger: ApiServerConfig['logger']): Record<string, unknow
   return { loggerInstance: child };
 }
 
+/** An error to log with every occurrence of the admin token blanked out of message and stack. */
+function scrubSecret(err: Error, secret: string | undefined): Error {
+  if (!secret || !`${err.message}\n${err.stack ?? ''}`.includes(secret)) return err;
+  const copy = new Error(err.message.split(secret).join('[redacted]'));
+  copy.name = err.name;
+  copy.stack = (err.stack ?? '').split(secret).join('[redacted]');
+  return copy;
+}
+
 const SECURITY_HEADERS: Record<string, string> = {
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'no-referrer',
@@ -121,7 +130,7 @@ export async function buildServer(service: ApiService, config: ApiServerConfig):
     }
     const status = typeof err.statusCode === 'number' && err.statusCode >= 400 ? err.statusCode : 500;
     if (status >= 500) {
-      req.log.error({ err }, 'request failed');
+      req.log.error({ err: scrubSecret(err, adminToken) }, 'request failed');
       return reply.code(status).send({ error: 'internal', message: 'internal error; see the server log' });
     }
     let message = err.message;
@@ -142,24 +151,35 @@ export async function buildServer(service: ApiService, config: ApiServerConfig):
 
   await app.register(fastifyWebsocket, {
     options: { maxPayload: 4096 },
-    // Closing is done by the hub (1001 to every client) before the server stops.
-    preClose: async () => hub.close(),
+    // Replaces the plugin's default: the hub says goodbye (1001) to its clients, anything left is
+    // closed too, and a client that does not answer the close frame is cut after a second.
+    preClose: async function (this: FastifyInstance) {
+      hub.close();
+      for (const client of this.websocketServer.clients) {
+        client.close(CLOSE_GOING_AWAY, 'server shutting down');
+        setTimeout(() => client.terminate(), 1000).unref();
+      }
+      this.websocketServer.close();
+    },
   });
 
-  app.get(
-    '/api/v1/stream',
-    {
-      websocket: true,
-      onRequest: async (req) => {
-        if (isCrossOrigin(req)) {
-          throw new ApiError(403, 'forbidden', 'cross-origin WebSocket connections are refused');
-        }
-      },
+  app.route({
+    method: 'GET',
+    url: '/api/v1/stream',
+    onRequest: async (req) => {
+      if (isCrossOrigin(req)) {
+        throw new ApiError(403, 'forbidden', 'cross-origin WebSocket connections are refused');
+      }
     },
-    (socket: StreamSocket) => {
+    handler: async () => {
+      throw new ApiError(426, 'upgrade_required', 'this is a WebSocket endpoint: connect with ws://', {
+        upgrade: 'websocket',
+      });
+    },
+    wsHandler: (socket: StreamSocket) => {
       hub.add(socket);
     },
-  );
+  });
 
   registerRoutes(app, service, {
     metrics,

@@ -43,16 +43,16 @@ export const addressParamsSchema = z.strictObject({
   address: z.string().regex(ADDRESS_RE, 'must be a base58 Solana address of 32 to 44 characters'),
 });
 
-const digits = (field: string, max: number) =>
+const digits = (max: number) =>
   z
     .string()
     .regex(/^\d{1,9}$/, `must be a non-negative integer`)
     .transform(Number)
-    .pipe(z.number().int().max(max, `${field} must be at most ${max}`));
+    .pipe(z.number().int().max(max, `must be at most ${max}`));
 
 export const listQuerySchema = z.strictObject({
-  limit: digits('limit', LIMITS.listLimitMax).pipe(z.number().min(1, 'limit must be at least 1')).optional(),
-  offset: digits('offset', LIMITS.offsetMax).optional(),
+  limit: digits(LIMITS.listLimitMax).pipe(z.number().min(1, 'must be at least 1')).optional(),
+  offset: digits(LIMITS.offsetMax).optional(),
   sort: z.enum(TOKEN_SORT_FIELDS, { error: `must be one of ${TOKEN_SORT_FIELDS.join(', ')}` }).optional(),
   order: z.enum(['asc', 'desc'], { error: 'must be asc or desc' }).optional(),
   search: z
@@ -103,6 +103,13 @@ export interface ListQuery {
   search?: string;
 }
 
+function valueAt(value: unknown, path: readonly PropertyKey[]): unknown {
+  let v = value;
+  for (const k of path)
+    v = v !== null && typeof v === 'object' ? (v as Record<PropertyKey, unknown>)[k] : undefined;
+  return v;
+}
+
 /** Runs a schema; on failure throws BadRequestError naming the first bad field. */
 export function parseOrThrow<T>(schema: z.ZodType<T>, value: unknown, part: string): T {
   const result = schema.safeParse(value ?? (part === 'body' ? undefined : {}));
@@ -118,8 +125,11 @@ export function parseOrThrow<T>(schema: z.ZodType<T>, value: unknown, part: stri
     throw new BadRequestError('body', 'a JSON object body is required (Content-Type: application/json)');
   }
   const path = issue.path.length ? `${part}.${issue.path.map(String).join('.')}` : part;
-  const message =
-    issue.code === 'invalid_type' && issue.path.length === 0 ? `must be a JSON object` : issue.message;
+  let message = issue.message;
+  if (issue.code === 'invalid_type' && issue.path.length === 0) message = 'must be a JSON object';
+  else if (part === 'query' && issue.code === 'invalid_type' && Array.isArray(valueAt(value, issue.path))) {
+    message = 'given more than once; pass it once';
+  }
   throw new BadRequestError(path, message);
 }
 
