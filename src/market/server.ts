@@ -36,13 +36,16 @@ export interface MarketOptions {
   logCapacity?: number;
 }
 
+/** Valid prices remembered per mint for servedPrices() (oldest dropped beyond this). */
+const SERVED_PER_MINT = 1000;
+
 export interface MarketServer {
   /** Base URL, e.g. http://127.0.0.1:54321 */
   readonly url: string;
   readonly priceUrlV3: string;
   readonly priceUrlV2: string;
   readonly port: number;
-  readonly tokens: readonly MarketToken[];
+  readonly tokens: MarketToken[];
   /** Changes some fault knobs (the rest stay); returns the faults now in force. */
   setFaults(partial: Partial<Faults>): Faults;
   /** Back to no faults at all. */
@@ -52,6 +55,11 @@ export interface MarketServer {
   setRpm(rpm: number | null): void;
   /** True current prices by mint (all tokens, or the given ones that exist). */
   truth(ids?: readonly string[]): Map<string, number>;
+  /**
+   * Every valid price this market served for `mint` (oldest first, last 1000): lets tests check
+   * that a stored price really came from the market and never from a faulty answer.
+   */
+  servedPrices(mint: string): number[];
   /** Request log, oldest first (only records after `sinceSeq` when given). */
   requestLog(sinceSeq?: number): MarketRequestRecord[];
   close(): Promise<void>;
@@ -107,6 +115,13 @@ export async function startMarket(options: MarketOptions = {}): Promise<MarketSe
   const log = new RequestLog(options.logCapacity ?? 100_000);
   const rng = new Rng(seed ^ 0xfa17);
   const timers = new Set<NodeJS.Timeout>();
+  const served = new Map<string, number[]>();
+  const recordServed = (mint: string, price: number): void => {
+    let list = served.get(mint);
+    if (!list) served.set(mint, (list = []));
+    list.push(price);
+    if (list.length > SERVED_PER_MINT) list.splice(0, list.length - SERVED_PER_MINT);
+  };
   let inFlight = 0;
 
   const sendJson = (
@@ -221,7 +236,7 @@ export async function startMarket(options: MarketOptions = {}): Promise<MarketSe
       }
       if (f.malformedRate > 0 && rng.next() < f.malformedRate)
         return reply(200, malformedBody(rng), headers, 'malformed');
-      const built = buildAnswer(version, ids, book, clock.now(), f, rng);
+      const built = buildAnswer(version, ids, book, clock.now(), f, rng, recordServed);
       reply(200, built.body, headers, built.partial ? 'partial' : null);
     };
     const delay = f.latencyMs.max > 0 ? rng.uniform(f.latencyMs.min, f.latencyMs.max) : 0;
@@ -290,6 +305,7 @@ export async function startMarket(options: MarketOptions = {}): Promise<MarketSe
       }
       return out;
     },
+    servedPrices: (mint) => [...(served.get(mint) ?? [])],
     requestLog: (sinceSeq) => log.list(sinceSeq),
     close() {
       closed ??= new Promise<void>((resolve) => {

@@ -35,6 +35,7 @@ export function buildAnswer(
   now: number,
   faults: Faults,
   rng: Rng,
+  onServed?: (mint: string, price: number) => void,
 ): BuiltAnswer {
   const { ids: answer, partial } = answeredIds(ids, faults, rng);
   const blockId = book.blockId(now);
@@ -46,6 +47,8 @@ export function buildAnswer(
     let value: unknown = price;
     if (faults.badPriceRate > 0 && rng.next() < faults.badPriceRate) {
       value = badPriceValue(rng.pick(faults.badPriceKinds), price);
+    } else {
+      onServed?.(mint, price);
     }
     if (version === 'v3') {
       const meta = book.meta(mint)!;

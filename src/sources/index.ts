@@ -41,3 +41,14 @@ export { JupiterV3Source, JUPITER_V3_URL, JUPITER_V3_MAX_IDS, parseV3Body } from
 export { JupiterV2Source, JUPITER_V2_URL, JUPITER_V2_MAX_IDS, parseV2Body } from './jupiter-v2.js';
 export { parseRateLimitHeaders, type FetchFn, type HttpSourceOptions } from './http.js';
 export { isMintAddress, MAX_PRICE } from './validate.js';
+export {
+  PriceClient,
+  type BreakerPort,
+  type FetchPricesOptions,
+  type LimiterPort,
+  type PriceClientEvents,
+  type PriceClientOptions,
+  type PriceClientStats,
+  type RequestOutcome,
+} from './price-client.js';
+export { RequestLock, type RequestPriority } from './request-lock.js';

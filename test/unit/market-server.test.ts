@@ -220,6 +220,22 @@ describe('market simulator: faults', () => {
     expect(since.requests).toHaveLength(1);
   });
 
+  it('remembers the valid prices it served per mint (never the faulty ones)', async () => {
+    const clock = new ManualClock(START);
+    const m = await market({ tokens: 2, clock });
+    const [a, b] = m.tokens.map((t) => t.address) as [string, string];
+    await get(`${m.priceUrlV3}?ids=${a}`);
+    clock.advance(60_000);
+    await get(`${m.priceUrlV2}?ids=${a},${b}`);
+    const truthA = m.truth([a]).get(a)!;
+    m.setFaults({ badPriceRate: 1 });
+    await get(`${m.priceUrlV3}?ids=${a},${b}`);
+    expect(m.servedPrices(a)).toHaveLength(2);
+    expect(m.servedPrices(a)[1]).toBe(truthA);
+    expect(m.servedPrices(b)).toEqual([m.truth([b]).get(b)]);
+    expect(m.servedPrices('unknown')).toEqual([]);
+  });
+
   it('keeps the log bounded', async () => {
     const m = await market({ tokens: 1, logCapacity: 3 });
     for (let i = 0; i < 5; i++) await get(`${m.priceUrlV3}?ids=${m.tokens[0]!.address}`);
