@@ -22,8 +22,8 @@ export interface StreamSocket {
   send(data: string): void;
   close(code?: number, reason?: string): void;
   terminate(): void;
-  on(event: 'close', listener: () => void): unknown;
-  on(event: 'error', listener: (err: Error) => void): unknown;
+  /** Both end the client's subscription; the error itself is logged by the plugin. */
+  on(event: 'close' | 'error', listener: () => void): unknown;
 }
 
 export interface StreamOptions {

@@ -1,5 +1,6 @@
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
+import type { InjectOptions } from 'fastify';
 import { describe, expect, it } from 'vitest';
 import { ApiMetrics, upstreamOutcomeOf } from '../../src/api/metrics.js';
 import { buildServer } from '../../src/api/server.js';
@@ -137,7 +138,7 @@ describe('metrics', () => {
     const service = new FakeService(store);
     const app = await buildServer(service, { host: '127.0.0.1', adminToken: ADMIN_TOKEN, logger });
     const bodies: string[] = [];
-    const go = async (o: Parameters<typeof app.inject>[0]) => {
+    const go = async (o: InjectOptions) => {
       const r = await app.inject(o);
       bodies.push(r.body, JSON.stringify(r.headers));
       return r;

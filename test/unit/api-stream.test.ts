@@ -11,7 +11,7 @@ class FakeSocket implements StreamSocket {
   sent: Array<Record<string, unknown>> = [];
   closedWith: { code?: number; reason?: string } | null = null;
   terminated = false;
-  private readonly handlers: Record<string, Array<(arg?: unknown) => void>> = {};
+  private readonly handlers: Record<string, Array<() => void>> = {};
   send(data: string): void {
     this.sent.push(JSON.parse(data) as Record<string, unknown>);
   }
@@ -23,7 +23,7 @@ class FakeSocket implements StreamSocket {
     this.terminated = true;
     this.readyState = 3;
   }
-  on(event: string, fn: (arg?: unknown) => void): this {
+  on(event: string, fn: () => void): this {
     (this.handlers[event] ??= []).push(fn);
     return this;
   }
