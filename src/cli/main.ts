@@ -19,8 +19,6 @@ export function buildProgram(): Command {
   return program;
 }
 
-const PASS_THROUGH = new Set(['commander.helpDisplayed', 'commander.version', 'commander.help']);
-
 export async function runCli(argv: readonly string[] = process.argv): Promise<number> {
   const program = buildProgram();
   try {
@@ -28,8 +26,8 @@ export async function runCli(argv: readonly string[] = process.argv): Promise<nu
     return 0;
   } catch (err) {
     if (err instanceof CommanderError) {
-      // Commander already printed its one-line reason.
-      return PASS_THROUGH.has(err.code) ? 0 : 2;
+      // Commander already printed the help/version (exitCode 0) or its one-line reason (usage: 2).
+      return err.exitCode === 0 ? 0 : 2;
     }
     const message = err instanceof Error ? err.message : String(err);
     process.stderr.write(`token-refresh: ${message.split('\n')[0]}\n`);

@@ -41,7 +41,7 @@ export const NO_FAULTS: Readonly<Faults> = Object.freeze({
   malformedRate: 0,
   omitRate: 0,
   badPriceRate: 0,
-  badPriceKinds: [...BAD_PRICE_KINDS],
+  badPriceKinds: Object.freeze([...BAD_PRICE_KINDS]) as BadPriceKind[],
   partialRate: 0,
 });
 
