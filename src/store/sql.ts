@@ -1,0 +1,267 @@
+/**
+ * Every statement the store runs, in one place, shared verbatim by the Postgres and PGlite
+ * backends. Values are always $n parameters; the only text assembled at runtime is picked from
+ * constant fragments in this file (column lists, whitelisted ORDER BY expressions).
+ *
+ * Time: callers pass epoch-ms numbers; SQL converts with to_timestamp($n / 1000.0) on the way in
+ * and round(date_part('epoch', col) * 1000) on the way out (float8 → a JS number on both drivers,
+ * and no Date parsing for a million rows).
+ */
+
+/** Epoch-ms float8 of a timestamptz column expression. */
+const ms = (col: string, as: string): string => `round(date_part('epoch', ${col}) * 1000) AS ${as}`;
+
+export const TOKEN_COLUMNS = [
+  't.id',
+  't.address',
+  't.symbol',
+  't.name',
+  't.decimals',
+  't.rank',
+  't.volume_24h',
+  't.in_contest',
+  't.priority_score',
+  't.refresh_interval_seconds',
+  't.is_active',
+  ms('t.last_refresh_attempt', 'last_refresh_attempt'),
+  ms('t.last_refresh_success', 'last_refresh_success'),
+  ms('t.last_price_change', 'last_price_change'),
+  't.refresh_metadata',
+  ms('t.created_at', 'created_at'),
+  ms('t.updated_at', 'updated_at'),
+].join(', ');
+
+const STATE_COLUMNS = [
+  TOKEN_COLUMNS,
+  'p.price',
+  ms('p.updated_at', 'price_updated_at'),
+  's.token_id AS s_token_id',
+  ms('s.next_due_at', 's_next_due_at'),
+  's.consecutive_failures AS s_consecutive_failures',
+  ms('s.failing_since', 's_failing_since'),
+  's.sigma AS s_sigma',
+  's.sigma_samples AS s_sigma_samples',
+].join(', ');
+
+const VIEW_COLUMNS = [
+  TOKEN_COLUMNS,
+  'p.price',
+  'p.change_24h',
+  ms('p.updated_at', 'price_updated_at'),
+  'p.block_id',
+  'p.source',
+].join(', ');
+
+const STATE_FROM = `FROM tokens t
+  LEFT JOIN token_prices p ON p.token_id = t.id
+  LEFT JOIN token_schedule s ON s.token_id = t.id`;
+
+const VIEW_FROM = `FROM tokens t LEFT JOIN token_prices p ON p.token_id = t.id`;
+
+/** Keyset page of active tokens: $1 = last id seen (0 to start), $2 = page size. */
+export const LOAD_ACTIVE_PAGE = `SELECT ${STATE_COLUMNS} ${STATE_FROM}
+WHERE t.is_active AND t.id > $1::bigint
+ORDER BY t.id LIMIT $2::int`;
+
+/** Same, restricted to partitions: $3 = smallint[]. Served by tokens_partition_active_idx. */
+export const LOAD_ACTIVE_PAGE_PARTITIONS = `SELECT ${STATE_COLUMNS} ${STATE_FROM}
+WHERE t.is_active AND t.id > $1::bigint AND t.partition = ANY($3::smallint[])
+ORDER BY t.id LIMIT $2::int`;
+
+/** Tokens changed at or after $1 (epoch ms), active or not. */
+export const LOAD_CHANGED_SINCE = `SELECT ${STATE_COLUMNS} ${STATE_FROM}
+WHERE t.updated_at >= to_timestamp($1::float8 / 1000.0)
+ORDER BY t.id`;
+
+export const LOAD_CHANGED_SINCE_PARTITIONS = `SELECT ${STATE_COLUMNS} ${STATE_FROM}
+WHERE t.updated_at >= to_timestamp($1::float8 / 1000.0) AND t.partition = ANY($2::smallint[])
+ORDER BY t.id`;
+
+/**
+ * The refresh-result write, one statement for all successes and schedules of a batch.
+ *  $1 token ids, $2 prices, $3 change_24h, $4 liquidity, $5 block ids, $6 sources, $7 now (ms),
+ *  $8..$13 schedules: token ids, next due (ms), failures, failing since (ms), sigma, samples.
+ *
+ * `old` locks the current price rows (FOR UPDATE re-reads the latest committed version), so the
+ * comparison that decides history rows is made against what this transaction overwrites. All CTEs
+ * see the same snapshot, so `old` is the price before the upsert in `up`. Returns one row per
+ * token whose price changed (including first prices) with the old and new price.
+ */
+export const WRITE_SUCCESSES = `WITH ts AS (SELECT to_timestamp($7::float8 / 1000.0) AS now),
+input AS (
+  SELECT * FROM unnest($1::bigint[], $2::float8[], $3::float8[], $4::float8[], $5::bigint[], $6::text[])
+    AS i(token_id, price, change_24h, liquidity, block_id, source)
+),
+old AS (
+  SELECT p.token_id, p.price FROM token_prices p WHERE p.token_id = ANY($1::bigint[]) FOR UPDATE
+),
+changed AS (
+  SELECT i.token_id, o.price AS old_price, i.price AS new_price, i.source
+  FROM input i LEFT JOIN old o ON o.token_id = i.token_id
+  WHERE o.price IS DISTINCT FROM i.price
+),
+up AS (
+  INSERT INTO token_prices AS p (token_id, price, change_24h, liquidity, source, block_id, updated_at)
+  SELECT i.token_id, i.price, i.change_24h, i.liquidity, i.source, i.block_id, ts.now FROM input i, ts
+  ON CONFLICT (token_id) DO UPDATE SET
+    price = EXCLUDED.price, change_24h = EXCLUDED.change_24h, liquidity = EXCLUDED.liquidity,
+    source = EXCLUDED.source, block_id = EXCLUDED.block_id, updated_at = EXCLUDED.updated_at
+),
+hist AS (
+  INSERT INTO token_price_history (token_id, price, source, "timestamp")
+  SELECT c.token_id, c.new_price, c.source, ts.now FROM changed c, ts
+),
+tok AS (
+  UPDATE tokens t SET
+    last_refresh_attempt = ts.now,
+    last_refresh_success = ts.now,
+    last_price_change = CASE WHEN c.token_id IS NULL THEN t.last_price_change ELSE ts.now END,
+    refresh_metadata = CASE WHEN t.refresh_metadata ? 'last_error'
+      THEN t.refresh_metadata - 'last_error' - 'last_error_at' ELSE t.refresh_metadata END
+  FROM ts, input i LEFT JOIN changed c ON c.token_id = i.token_id
+  WHERE t.id = i.token_id
+),
+sched AS (
+  INSERT INTO token_schedule AS s
+    (token_id, next_due_at, consecutive_failures, failing_since, sigma, sigma_samples, updated_at)
+  SELECT u.token_id, to_timestamp(u.next_due / 1000.0), u.failures, to_timestamp(u.failing_since / 1000.0),
+    u.sigma, u.samples, ts.now
+  FROM unnest($8::bigint[], $9::float8[], $10::int[], $11::float8[], $12::float8[], $13::int[])
+    AS u(token_id, next_due, failures, failing_since, sigma, samples), ts
+  ON CONFLICT (token_id) DO UPDATE SET
+    next_due_at = EXCLUDED.next_due_at, consecutive_failures = EXCLUDED.consecutive_failures,
+    failing_since = EXCLUDED.failing_since, sigma = EXCLUDED.sigma,
+    sigma_samples = EXCLUDED.sigma_samples, updated_at = EXCLUDED.updated_at
+)
+SELECT token_id, old_price, new_price FROM changed ORDER BY token_id`;
+
+/**
+ * Misses and deactivations of a batch in one UPDATE: $1 token ids, $2 reasons (NULL = not a miss),
+ * $3 deactivate flags, $4 now (ms). A miss stamps last_refresh_attempt and records the reason in
+ * refresh_metadata.last_error; a deactivation clears is_active and bumps updated_at so other
+ * instances' delta loads see it. Returns the ids updated (the caller checks none is unknown).
+ */
+export const WRITE_MISSES = `WITH ts AS (SELECT to_timestamp($4::float8 / 1000.0) AS now)
+UPDATE tokens t SET
+  last_refresh_attempt = CASE WHEN m.reason IS NULL THEN t.last_refresh_attempt ELSE ts.now END,
+  refresh_metadata = t.refresh_metadata
+    || CASE WHEN m.reason IS NULL THEN '{}'::jsonb
+       ELSE jsonb_build_object('last_error', m.reason, 'last_error_at', $4::float8) END
+    || CASE WHEN m.deactivate THEN jsonb_build_object('deactivated_at', $4::float8) ELSE '{}'::jsonb END,
+  is_active = CASE WHEN m.deactivate THEN false ELSE t.is_active END,
+  updated_at = CASE WHEN m.deactivate THEN ts.now ELSE t.updated_at END
+FROM unnest($1::bigint[], $2::text[], $3::bool[]) AS m(token_id, reason, deactivate), ts
+WHERE t.id = m.token_id
+RETURNING t.id`;
+
+/** Schedules only: $1..$6 as $8..$13 of WRITE_SUCCESSES, $7 now (ms). Returns ids written. */
+export const SAVE_SCHEDULES = `INSERT INTO token_schedule AS s
+  (token_id, next_due_at, consecutive_failures, failing_since, sigma, sigma_samples, updated_at)
+SELECT u.token_id, to_timestamp(u.next_due / 1000.0), u.failures, to_timestamp(u.failing_since / 1000.0),
+  u.sigma, u.samples, to_timestamp($7::float8 / 1000.0)
+FROM unnest($1::bigint[], $2::float8[], $3::int[], $4::float8[], $5::float8[], $6::int[])
+  AS u(token_id, next_due, failures, failing_since, sigma, samples)
+ON CONFLICT (token_id) DO UPDATE SET
+  next_due_at = EXCLUDED.next_due_at, consecutive_failures = EXCLUDED.consecutive_failures,
+  failing_since = EXCLUDED.failing_since, sigma = EXCLUDED.sigma,
+  sigma_samples = EXCLUDED.sigma_samples, updated_at = EXCLUDED.updated_at`;
+
+const docField = (field: string, type: string): string =>
+  `${field} = CASE WHEN i.doc ? '${field}' THEN (i.doc->>'${field}')::${type} ELSE t.${field} END`;
+
+/**
+ * Import upsert by address for one chunk: $1 jsonb array of validated docs (only provided keys
+ * present; `partition` computed in TS), $2 now (ms), $3 rank-history timeframe, $4 source.
+ * Existing rows: provided keys overwrite, omitted keys keep their value. New rows take defaults.
+ * Rank history: a row for every new token with a rank and every update that changes the rank.
+ */
+export const UPSERT_TOKENS = `WITH ts AS (SELECT to_timestamp($2::float8 / 1000.0) AS now),
+input AS (SELECT e.doc, e.doc->>'address' AS address FROM jsonb_array_elements($1::jsonb) AS e(doc)),
+old AS (SELECT t.id, t.address, t.rank FROM tokens t JOIN input i ON i.address = t.address),
+upd AS (
+  UPDATE tokens t SET
+    ${docField('symbol', 'text')},
+    ${docField('name', 'text')},
+    ${docField('decimals', 'smallint')},
+    ${docField('rank', 'int')},
+    ${docField('volume_24h', 'float8')},
+    ${docField('in_contest', 'boolean')},
+    ${docField('priority_score', 'int')},
+    ${docField('refresh_interval_seconds', 'int')},
+    ${docField('is_active', 'boolean')},
+    updated_at = ts.now
+  FROM input i, ts WHERE t.address = i.address
+  RETURNING t.id, t.rank
+),
+ins AS (
+  INSERT INTO tokens (address, symbol, name, decimals, rank, volume_24h, in_contest, priority_score,
+    refresh_interval_seconds, is_active, partition, created_at, updated_at)
+  SELECT i.address, i.doc->>'symbol', i.doc->>'name', (i.doc->>'decimals')::smallint, (i.doc->>'rank')::int,
+    (i.doc->>'volume_24h')::float8, coalesce((i.doc->>'in_contest')::boolean, false),
+    coalesce((i.doc->>'priority_score')::int, 0), (i.doc->>'refresh_interval_seconds')::int,
+    coalesce((i.doc->>'is_active')::boolean, true), (i.doc->>'partition')::smallint, ts.now, ts.now
+  FROM input i, ts
+  WHERE NOT EXISTS (SELECT 1 FROM old o WHERE o.address = i.address)
+  RETURNING id, rank
+),
+rh AS (
+  INSERT INTO token_rank_history (token_id, rank, timeframe, source, "timestamp")
+  SELECT x.id, x.rank, $3::text, $4::text, ts.now FROM (
+    SELECT id, rank FROM ins WHERE rank IS NOT NULL
+    UNION ALL
+    SELECT u.id, u.rank FROM upd u JOIN old o ON o.id = u.id
+    WHERE u.rank IS NOT NULL AND u.rank IS DISTINCT FROM o.rank
+  ) x, ts
+  RETURNING 1
+)
+SELECT (SELECT count(*) FROM ins)::int AS inserted, (SELECT count(*) FROM upd)::int AS updated,
+  (SELECT count(*) FROM rh)::int AS rank_rows`;
+
+const settingsSet = `
+  refresh_interval_seconds = CASE WHEN $2::jsonb ? 'refresh_interval_seconds'
+    THEN ($2::jsonb->>'refresh_interval_seconds')::int ELSE t.refresh_interval_seconds END,
+  priority_score = CASE WHEN $2::jsonb ? 'priority_score'
+    THEN ($2::jsonb->>'priority_score')::int ELSE t.priority_score END,
+  is_active = CASE WHEN $2::jsonb ? 'is_active' THEN ($2::jsonb->>'is_active')::boolean ELSE t.is_active END,
+  refresh_metadata = t.refresh_metadata || coalesce($2::jsonb->'metadata', '{}'::jsonb),
+  updated_at = to_timestamp($3::float8 / 1000.0)`;
+
+/** $1 id, $2 settings doc (jsonb), $3 now (ms). Bumps updated_at for the scheduler's delta load. */
+export const UPDATE_SETTINGS_BY_ID = `UPDATE tokens t SET ${settingsSet} WHERE t.id = $1::bigint RETURNING ${TOKEN_COLUMNS}`;
+export const UPDATE_SETTINGS_BY_ADDRESS = `UPDATE tokens t SET ${settingsSet} WHERE t.address = $1::text RETURNING ${TOKEN_COLUMNS}`;
+
+export const GET_TOKEN_BY_ID = `SELECT ${VIEW_COLUMNS} ${VIEW_FROM} WHERE t.id = $1::bigint`;
+export const GET_TOKEN_BY_ADDRESS = `SELECT ${VIEW_COLUMNS} ${VIEW_FROM} WHERE t.address = $1::text`;
+
+/** Whitelisted ORDER BY expressions; the caller's `sort` only selects a key of this map. */
+export const SORT_EXPRESSIONS = {
+  id: 't.id',
+  address: 't.address',
+  symbol: 't.symbol',
+  rank: 't.rank',
+  volume_24h: 't.volume_24h',
+  priority_score: 't.priority_score',
+  last_refresh_success: 't.last_refresh_success',
+  updated_at: 't.updated_at',
+} as const;
+
+/** $1 = ILIKE pattern or NULL (no filter). */
+const SEARCH_WHERE = `WHERE ($1::text IS NULL OR t.address ILIKE $1::text OR t.symbol ILIKE $1::text OR t.name ILIKE $1::text)`;
+
+export const COUNT_SEARCH = `SELECT count(*)::int AS total FROM tokens t ${SEARCH_WHERE}`;
+
+export function listTokensSql(sort: keyof typeof SORT_EXPRESSIONS, order: 'asc' | 'desc'): string {
+  const dir = order === 'desc' ? 'DESC' : 'ASC';
+  return `SELECT ${VIEW_COLUMNS} ${VIEW_FROM} ${SEARCH_WHERE}
+ORDER BY ${SORT_EXPRESSIONS[sort]} ${dir} NULLS LAST, t.id ${dir}
+LIMIT $2::int OFFSET $3::int`;
+}
+
+export const COUNT_TOKENS = `SELECT count(*)::int AS total, (count(*) FILTER (WHERE is_active))::int AS active FROM tokens`;
+
+export const GET_TIERS = `SELECT name, min_rank, max_rank, score, base_interval_seconds, tier_factor
+FROM refresh_tiers ORDER BY min_rank`;
+export const LOCK_TIERS = `${GET_TIERS} FOR UPDATE`;
+export const UPDATE_TIER = `UPDATE refresh_tiers SET min_rank = $2::int, max_rank = $3::int, score = $4::float8,
+  base_interval_seconds = $5::float8, tier_factor = $6::float8, updated_at = to_timestamp($7::float8 / 1000.0)
+WHERE name = $1::text`;

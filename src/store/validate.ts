@@ -1,0 +1,362 @@
+/**
+ * Input validation done in TS before any SQL runs. The database has CHECK constraints as a last
+ * line of defence, but callers get a precise error (row index, field, accepted range) from here.
+ */
+import type { PriceObservation, RefreshBatchWrite, ScheduleState, TierDef, TierName } from '../core/types.js';
+import { InvalidPriceError, StoreInputError, TokenValidationError } from './errors.js';
+import { partitionOf } from './partition.js';
+import type { ListTokensOptions, TokenInput, TokenSettings, TokenSortField } from './types.js';
+
+export const BASE58_ADDRESS = /^[1-9A-HJ-NP-Za-km-z]{32,44}$/;
+export const MAX_PRICE = 1e12;
+export const MIN_REFRESH_INTERVAL_S = 15;
+export const MAX_REFRESH_INTERVAL_S = 3600;
+const MAX_TEXT = { symbol: 64, name: 256 } as const;
+const MAX_PRIORITY = 1_000_000;
+const MAX_METADATA_BYTES = 16_384;
+const INT32_MAX = 2_147_483_647;
+
+export function isValidAddress(address: unknown): address is string {
+  return typeof address === 'string' && BASE58_ADDRESS.test(address);
+}
+
+/** Normalised import row as sent to SQL: only provided keys present, plus the partition. */
+export type TokenDoc = Record<string, string | number | boolean | null>;
+
+function isInt(v: unknown): v is number {
+  return typeof v === 'number' && Number.isInteger(v);
+}
+
+function checkNullableText(doc: TokenDoc, idx: number | null, field: 'symbol' | 'name', v: unknown): void {
+  if (v === undefined) return;
+  if (v !== null && typeof v !== 'string')
+    throw new TokenValidationError(idx, field, 'must be a string or null', v);
+  if (typeof v === 'string' && v.length > MAX_TEXT[field]) {
+    throw new TokenValidationError(idx, field, `must be at most ${MAX_TEXT[field]} characters`, v);
+  }
+  doc[field] = v;
+}
+
+function checkRefreshInterval(idx: number | null, v: unknown): number | null {
+  if (v === null) return null;
+  if (!isInt(v) || v < MIN_REFRESH_INTERVAL_S || v > MAX_REFRESH_INTERVAL_S) {
+    throw new TokenValidationError(
+      idx,
+      'refresh_interval_seconds',
+      `must be null (automatic) or an integer from ${MIN_REFRESH_INTERVAL_S} to ${MAX_REFRESH_INTERVAL_S}`,
+      v,
+    );
+  }
+  return v;
+}
+
+function checkPriority(idx: number | null, v: unknown): number {
+  if (!isInt(v) || Math.abs(v) > MAX_PRIORITY) {
+    throw new TokenValidationError(
+      idx,
+      'priority_score',
+      `must be an integer from -${MAX_PRIORITY} to ${MAX_PRIORITY}`,
+      v,
+    );
+  }
+  return v;
+}
+
+function checkBool(idx: number | null, field: string, v: unknown): boolean {
+  if (typeof v !== 'boolean') throw new TokenValidationError(idx, field, 'must be true or false', v);
+  return v;
+}
+
+/** Validate one import row; returns the doc the upsert SQL reads. */
+export function validateTokenInput(row: TokenInput, idx: number): TokenDoc {
+  if (row === null || typeof row !== 'object')
+    throw new TokenValidationError(idx, 'row', 'must be an object', row);
+  if (!isValidAddress(row.address)) {
+    throw new TokenValidationError(
+      idx,
+      'address',
+      'must be a base58 Solana address of 32 to 44 characters',
+      row.address,
+    );
+  }
+  const doc: TokenDoc = { address: row.address, partition: partitionOf(row.address) };
+  checkNullableText(doc, idx, 'symbol', row.symbol);
+  checkNullableText(doc, idx, 'name', row.name);
+  if (row.decimals !== undefined) {
+    if (row.decimals !== null && (!isInt(row.decimals) || row.decimals < 0 || row.decimals > 255)) {
+      throw new TokenValidationError(
+        idx,
+        'decimals',
+        'must be null or an integer from 0 to 255',
+        row.decimals,
+      );
+    }
+    doc.decimals = row.decimals;
+  }
+  if (row.rank !== undefined) {
+    if (row.rank !== null && (!isInt(row.rank) || row.rank < 1 || row.rank > INT32_MAX)) {
+      throw new TokenValidationError(
+        idx,
+        'rank',
+        'must be null (no rank) or a positive integer (1 = top)',
+        row.rank,
+      );
+    }
+    doc.rank = row.rank;
+  }
+  if (row.volume_24h !== undefined) {
+    const v = row.volume_24h;
+    if (v !== null && (typeof v !== 'number' || !Number.isFinite(v) || v < 0)) {
+      throw new TokenValidationError(idx, 'volume_24h', 'must be null or a finite number >= 0', v);
+    }
+    doc.volume_24h = v;
+  }
+  if (row.in_contest !== undefined) doc.in_contest = checkBool(idx, 'in_contest', row.in_contest);
+  if (row.priority_score !== undefined) doc.priority_score = checkPriority(idx, row.priority_score);
+  if (row.refresh_interval_seconds !== undefined) {
+    doc.refresh_interval_seconds = checkRefreshInterval(idx, row.refresh_interval_seconds);
+  }
+  if (row.is_active !== undefined) doc.is_active = checkBool(idx, 'is_active', row.is_active);
+  return doc;
+}
+
+export function validateTokenRows(rows: readonly TokenInput[]): TokenDoc[] {
+  if (!Array.isArray(rows)) throw new StoreInputError('rows', 'upsertTokens: rows must be an array');
+  const seen = new Map<string, number>();
+  return rows.map((row, idx) => {
+    const doc = validateTokenInput(row, idx);
+    const first = seen.get(doc.address as string);
+    if (first !== undefined) {
+      throw new TokenValidationError(
+        idx,
+        'address',
+        `duplicates rows[${first}]; each address may appear once`,
+        doc.address,
+      );
+    }
+    seen.set(doc.address as string, idx);
+    return doc;
+  });
+}
+
+const SETTINGS_KEYS = new Set(['refresh_interval_seconds', 'priority_score', 'is_active', 'metadata']);
+
+/** Validate a settings patch; returns the doc the settings SQL reads. */
+export function validateSettings(settings: TokenSettings): Record<string, unknown> {
+  if (settings === null || typeof settings !== 'object') {
+    throw new TokenValidationError(null, 'settings', 'must be an object', settings);
+  }
+  for (const key of Object.keys(settings)) {
+    if (!SETTINGS_KEYS.has(key)) {
+      throw new TokenValidationError(
+        null,
+        key,
+        `is not a setting (allowed: ${[...SETTINGS_KEYS].join(', ')})`,
+      );
+    }
+  }
+  const doc: Record<string, unknown> = {};
+  if (settings.refresh_interval_seconds !== undefined) {
+    doc.refresh_interval_seconds = checkRefreshInterval(null, settings.refresh_interval_seconds);
+  }
+  if (settings.priority_score !== undefined)
+    doc.priority_score = checkPriority(null, settings.priority_score);
+  if (settings.is_active !== undefined) doc.is_active = checkBool(null, 'is_active', settings.is_active);
+  if (settings.metadata !== undefined) {
+    const m = settings.metadata;
+    if (m === null || typeof m !== 'object' || Array.isArray(m)) {
+      throw new TokenValidationError(null, 'metadata', 'must be a JSON object', m);
+    }
+    let text: string;
+    try {
+      text = JSON.stringify(m);
+    } catch {
+      throw new TokenValidationError(null, 'metadata', 'must be JSON-serialisable');
+    }
+    if (text.length > MAX_METADATA_BYTES) {
+      throw new TokenValidationError(
+        null,
+        'metadata',
+        `must serialise to at most ${MAX_METADATA_BYTES} bytes`,
+      );
+    }
+    doc.metadata = m;
+  }
+  return doc;
+}
+
+export function checkNow(now: unknown, op: string): number {
+  if (typeof now !== 'number' || !Number.isFinite(now) || now < 0) {
+    throw new StoreInputError(
+      'now',
+      `${op}: now must be epoch milliseconds from the clock (got ${String(now)})`,
+    );
+  }
+  return now;
+}
+
+function checkId(v: unknown, field: string): number {
+  if (!isInt(v) || v < 1)
+    throw new StoreInputError(field, `${field} must be a positive integer token id (got ${String(v)})`);
+  return v;
+}
+
+function checkNullableFinite(tokenId: number, field: string, v: unknown): void {
+  if (v !== null && (typeof v !== 'number' || !Number.isFinite(v))) {
+    throw new InvalidPriceError(tokenId, field, v, 'must be null or a finite number');
+  }
+}
+
+export function checkObservation(o: PriceObservation, i: number): void {
+  const id = checkId(o.tokenId, `successes[${i}].tokenId`);
+  const p = o.price;
+  if (typeof p !== 'number' || !Number.isFinite(p) || p <= 0 || p > MAX_PRICE) {
+    throw new InvalidPriceError(id, `successes[${i}].price`, p);
+  }
+  checkNullableFinite(id, `successes[${i}].change24h`, o.change24h);
+  checkNullableFinite(id, `successes[${i}].liquidity`, o.liquidity);
+  if (o.blockId !== null && (!isInt(o.blockId) || o.blockId < 0)) {
+    throw new InvalidPriceError(
+      id,
+      `successes[${i}].blockId`,
+      o.blockId,
+      'must be null or a non-negative integer',
+    );
+  }
+  if (typeof o.source !== 'string' || o.source.length === 0 || o.source.length > 64) {
+    throw new StoreInputError(
+      `successes[${i}].source`,
+      `successes[${i}].source must be a non-empty string (<= 64 chars)`,
+    );
+  }
+}
+
+export function checkSchedule(s: ScheduleState, field: string): void {
+  checkId(s.tokenId, `${field}.tokenId`);
+  const ms = (v: unknown): boolean => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+  if (!ms(s.nextDueAt))
+    throw new StoreInputError(`${field}.nextDueAt`, `${field}.nextDueAt must be epoch ms`);
+  if (!isInt(s.consecutiveFailures) || s.consecutiveFailures < 0 || s.consecutiveFailures > INT32_MAX) {
+    throw new StoreInputError(
+      `${field}.consecutiveFailures`,
+      `${field}.consecutiveFailures must be an integer >= 0`,
+    );
+  }
+  if (s.failingSince !== null && !ms(s.failingSince)) {
+    throw new StoreInputError(`${field}.failingSince`, `${field}.failingSince must be null or epoch ms`);
+  }
+  if (s.sigma !== null && (typeof s.sigma !== 'number' || !Number.isFinite(s.sigma) || s.sigma < 0)) {
+    throw new StoreInputError(`${field}.sigma`, `${field}.sigma must be null or a finite number >= 0`);
+  }
+  if (!isInt(s.sigmaSamples) || s.sigmaSamples < 0 || s.sigmaSamples > INT32_MAX) {
+    throw new StoreInputError(`${field}.sigmaSamples`, `${field}.sigmaSamples must be an integer >= 0`);
+  }
+}
+
+function checkUnique(ids: number[], field: string): void {
+  const seen = new Set<number>();
+  for (const id of ids) {
+    if (seen.has(id))
+      throw new StoreInputError(field, `${field}: token ${id} appears twice; send each token once per batch`);
+    seen.add(id);
+  }
+}
+
+export function validateBatch(batch: RefreshBatchWrite): void {
+  if (batch === null || typeof batch !== 'object')
+    throw new StoreInputError('batch', 'batch must be an object');
+  checkNow(batch.now, 'writeRefreshResults');
+  for (const key of ['successes', 'misses', 'schedules', 'deactivate'] as const) {
+    if (!Array.isArray(batch[key])) throw new StoreInputError(key, `batch.${key} must be an array`);
+  }
+  batch.successes.forEach(checkObservation);
+  batch.misses.forEach((m, i) => {
+    checkId(m.tokenId, `misses[${i}].tokenId`);
+    if (typeof m.reason !== 'string' || m.reason.length === 0) {
+      throw new StoreInputError(`misses[${i}].reason`, `misses[${i}].reason must be a non-empty string`);
+    }
+  });
+  batch.schedules.forEach((s, i) => checkSchedule(s, `schedules[${i}]`));
+  batch.deactivate.forEach((id, i) => checkId(id, `deactivate[${i}]`));
+  checkUnique(
+    batch.successes.map((s) => s.tokenId),
+    'successes',
+  );
+  checkUnique(
+    batch.misses.map((m) => m.tokenId),
+    'misses',
+  );
+  checkUnique(
+    batch.schedules.map((s) => s.tokenId),
+    'schedules',
+  );
+  checkUnique(batch.deactivate, 'deactivate');
+  const ok = new Set(batch.successes.map((s) => s.tokenId));
+  for (const m of batch.misses) {
+    if (ok.has(m.tokenId)) {
+      throw new StoreInputError('misses', `token ${m.tokenId} is both a success and a miss in one batch`);
+    }
+  }
+}
+
+export const TIER_NAMES: readonly TierName[] = ['CRITICAL', 'HIGH', 'MEDIUM', 'LOW', 'MINIMAL', 'INACTIVE'];
+
+export function validateTier(t: TierDef): void {
+  if (t === null || typeof t !== 'object') throw new StoreInputError('tier', 'tier must be an object');
+  if (!TIER_NAMES.includes(t.name)) {
+    throw new StoreInputError(
+      'name',
+      `tier name must be one of ${TIER_NAMES.join(', ')} (got ${String(t.name)})`,
+    );
+  }
+  if (!isInt(t.minRank) || t.minRank < 1)
+    throw new StoreInputError('minRank', 'minRank must be an integer >= 1');
+  if (t.maxRank !== null && (!isInt(t.maxRank) || t.maxRank < t.minRank)) {
+    throw new StoreInputError('maxRank', 'maxRank must be null (unbounded) or an integer >= minRank');
+  }
+  const pos = (v: unknown): boolean => typeof v === 'number' && Number.isFinite(v) && v > 0;
+  if (typeof t.score !== 'number' || !Number.isFinite(t.score) || t.score < 0) {
+    throw new StoreInputError('score', 'score must be a finite number >= 0');
+  }
+  if (!pos(t.baseIntervalSeconds) || t.baseIntervalSeconds > 86_400) {
+    throw new StoreInputError('baseIntervalSeconds', 'baseIntervalSeconds must be > 0 and <= 86400');
+  }
+  if (!pos(t.tierFactor) || t.tierFactor > 100)
+    throw new StoreInputError('tierFactor', 'tierFactor must be > 0 and <= 100');
+}
+
+/** Reject tiers whose rank ranges overlap (a rank must map to exactly one tier). */
+export function checkTierRanges(tiers: readonly TierDef[]): void {
+  const sorted = [...tiers].sort((a, b) => a.minRank - b.minRank);
+  for (let i = 1; i < sorted.length; i++) {
+    const prev = sorted[i - 1];
+    if (prev.maxRank === null || prev.maxRank >= sorted[i].minRank) {
+      throw new StoreInputError(
+        'minRank',
+        `tier ${sorted[i].name} (from rank ${sorted[i].minRank}) overlaps tier ${prev.name} ` +
+          `(to rank ${prev.maxRank ?? 'unbounded'}); adjust the neighbouring tier first`,
+      );
+    }
+  }
+}
+
+export function validateListOptions(opts: ListTokensOptions, sortable: ReadonlySet<TokenSortField>): void {
+  if (!isInt(opts.limit) || opts.limit < 1 || opts.limit > 1000) {
+    throw new StoreInputError('limit', `limit must be an integer from 1 to 1000 (got ${String(opts.limit)})`);
+  }
+  if (!isInt(opts.offset) || opts.offset < 0) {
+    throw new StoreInputError('offset', `offset must be an integer >= 0 (got ${String(opts.offset)})`);
+  }
+  if (!sortable.has(opts.sort)) {
+    throw new StoreInputError(
+      'sort',
+      `sort must be one of ${[...sortable].join(', ')} (got ${String(opts.sort)})`,
+    );
+  }
+  if (opts.order !== 'asc' && opts.order !== 'desc') {
+    throw new StoreInputError('order', `order must be asc or desc (got ${String(opts.order)})`);
+  }
+  if (opts.search !== undefined && (typeof opts.search !== 'string' || opts.search.length > 100)) {
+    throw new StoreInputError('search', 'search must be a string of at most 100 characters');
+  }
+}
