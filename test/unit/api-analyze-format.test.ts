@@ -1,0 +1,105 @@
+import { describe, expect, it } from 'vitest';
+import { formatAnalysis, formatCell, formatDuration, renderTable } from '../../src/cli/analyze-format.js';
+
+const report = {
+  plan: { name: 'developer', requestsPerMinute: 600, maxBatchSize: 50 },
+  distribution: [
+    { tier: 'CRITICAL', count: 50, share: 0.025 },
+    { tier: 'HIGH', count: 150, share: 0.075 },
+    { tier: 'INACTIVE', count: 1000, share: 0.5 },
+  ],
+  recommendations: {
+    CRITICAL: { tokens: 50, intervalSeconds: 15, refreshesPerMinute: 200, requiredRequestsPerMinute: 4 },
+    INACTIVE: { tokens: 1000, intervalSeconds: 600, refreshesPerMinute: 100, requiredRequestsPerMinute: 2 },
+  },
+  projections: [
+    {
+      plan: 'keyless',
+      requestsPerMinute: 30,
+      maxBatchSize: 50,
+      capacityPerSecond: 25,
+      tokens: 2000,
+      J: 0.4123,
+      deviation: 0.01,
+      medianIntervalSeconds: 4000,
+      heartbeat: false,
+    },
+    {
+      plan: 'developer',
+      requestsPerMinute: 600,
+      maxBatchSize: 50,
+      capacityPerSecond: 500,
+      tokens: 2000,
+      J: 0.05,
+      deviation: 0.01,
+      medianIntervalSeconds: 60,
+      heartbeat: true,
+    },
+    {
+      plan: 'pro',
+      requestsPerMinute: 9000,
+      maxBatchSize: 50,
+      capacityPerSecond: 7500,
+      tokens: 2000,
+      J: 0.00004,
+      deviation: 0.01,
+      medianIntervalSeconds: 15,
+      heartbeat: true,
+    },
+  ],
+};
+
+describe('formatAnalysis', () => {
+  const text = formatAnalysis(report);
+  const lines = text.split('\n');
+
+  it('renders the plan line, the three sections and their rows', () => {
+    expect(lines[0]).toBe('Plan: developer (600 requests/min, 50 ids/request)');
+    expect(text).toContain('Token distribution by tier');
+    expect(text).toContain('Recommendations per tier');
+    expect(text).toContain('Plan projections');
+    for (const tier of ['CRITICAL', 'HIGH', 'INACTIVE']) expect(text).toContain(tier);
+    expect(text).toContain('2.50 %'); // share
+    expect(text).toContain('10 min'); // 600 s interval
+    expect(text).toContain('66.67 min'); // 4000 s median
+  });
+
+  it('shows projected J per plan as a percentage, capacity per minute, and marks the configured plan', () => {
+    const dev = lines.find((l) => l.includes('developer') && l.includes('%'))!;
+    expect(dev.startsWith('* ')).toBe(true);
+    expect(dev).toContain('5.00 %');
+    expect(dev).toContain('30,000'); // 500 refreshes/s → 30,000 per minute
+    const keyless = lines.find((l) => l.includes('keyless'))!;
+    expect(keyless.startsWith('  ')).toBe(true);
+    expect(keyless).toContain('41.23 %');
+    expect(lines.find((l) => l.includes(' pro '))).toContain('4.0e-3 %');
+    expect(text).toContain('Projected J');
+    expect(text).toContain('more than 1.00 % off');
+  });
+
+  it('aligns columns: every row of a table has the header width, numbers right-aligned', () => {
+    const start = lines.indexOf('Plan projections');
+    const table = lines.slice(start + 1, start + 6);
+    const rule = table[1]!;
+    expect(rule).toMatch(/^ {2}─+( {2}─+)+$/);
+    // The J column ends at the same position on every row.
+    const jEnds = table.slice(2).map((l) => l.indexOf('%') + 1);
+    expect(new Set(jEnds).size).toBe(1);
+  });
+
+  it('keeps fields it does not know as extra columns, and flattens one level of nesting', () => {
+    const out = formatAnalysis({ distribution: [{ tier: 'LOW', count: 3, extra: { a: 1 }, novel: 'x' }] });
+    expect(out).toContain('extra.a');
+    expect(out).toContain('novel');
+  });
+
+  it('formats cells by key', () => {
+    expect(formatCell('J', 0.25)).toBe('25.00 %');
+    expect(formatCell('tokens', 12345)).toBe('12,345');
+    expect(formatCell('intervalSeconds', 45)).toBe('45 s');
+    expect(formatCell('heartbeat', true)).toBe('yes');
+    expect(formatCell('anything', null)).toBe('–');
+    expect(formatDuration(Infinity)).toBe('∞');
+    expect(renderTable([])).toContain('─'.repeat(0));
+  });
+});
