@@ -71,6 +71,12 @@ export class PgExecutor implements Executor {
   async transaction<T>(fn: (q: Queryable) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
     let destroy: Error | undefined;
+    // A checked-out client whose backend dies emits 'error' besides failing the active query;
+    // with no listener that would be an uncaught exception. Record it and destroy the client.
+    const onError = (err: Error): void => {
+      destroy ??= err;
+    };
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       const result = await fn(wrapClient(client));
@@ -85,6 +91,7 @@ export class PgExecutor implements Executor {
       }
       throw err;
     } finally {
+      client.off('error', onError);
       client.release(destroy);
     }
   }
