@@ -179,6 +179,22 @@ export class IndexedPriorityQueue {
     if (now > this.watermark) this.watermark = now;
     const limit = this.watermark;
     const w = this.waiting;
+    if (this.ready.size === 0 && maxItems > 0) {
+      // Fast path (the scheduler's steady state: everything due fits in one take). Pop due items
+      // straight into the result; if the waiting top is then no longer due, they are exactly the
+      // answer and one sort orders them: k·log k comparisons instead of a push and a pop through
+      // the ready heap (with index writes) per item, ~2x faster per item in bench/queue.ts.
+      const out: QueueItem[] = [];
+      while (w.size > 0 && w.dueAt(0) <= limit && out.length < maxItems) {
+        const id = w.idAt(0);
+        out.push({ id, priority: w.priorityAt(0), dueAt: w.dueAt(0) });
+        w.popTop();
+        this.index.delete(id);
+      }
+      if (w.size === 0 || w.dueAt(0) > limit) return out.sort(compareQueueItems);
+      // More are due than fit: the popped ones compete with the rest through the ready heap.
+      for (const it of out) this.pushReady(it.dueAt, it.priority, it.id);
+    }
     while (w.size > 0 && w.dueAt(0) <= limit) {
       const d = w.dueAt(0);
       const p = w.priorityAt(0);
