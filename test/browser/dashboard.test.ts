@@ -46,7 +46,9 @@ describe('dashboard in headless Chromium', () => {
   const problems: string[] = [];
 
   beforeAll(async () => {
-    demo = await startDemo({ tokens: 400, dataDir: 'memory://' });
+    // 1000 tokens on a 60 req/min market: demand exceeds the budget, so batches flow every second
+    // (with a roomier plan the scheduler refreshes everything in one burst per min interval).
+    demo = await startDemo({ tokens: 1000, marketRpm: 60, dataDir: 'memory://' });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
     page = await browser.newPage({ viewport: { width: 1360, height: 1000 } });
     page.on('console', (m) => {
@@ -54,7 +56,7 @@ describe('dashboard in headless Chromium', () => {
     });
     page.on('pageerror', (e) => problems.push(e.message));
     await page.goto(`${demo.apiUrl}/`, { waitUntil: 'load' });
-  }, 60_000);
+  }, 120_000);
 
   afterAll(async () => {
     await browser?.close();
