@@ -157,7 +157,12 @@ interface UTable {
   lnS: Float64Array;
   lnU: Float64Array;
   slope: Float64Array; // d ln u / d ln s
+  /** Bucket index over ln u for O(1) inversion: bucket k → last table row with lnU ≤ its start. */
+  bucket: Int32Array;
+  bucketWidth: number;
 }
+
+const BUCKETS = 65_536;
 
 let table: UTable | null = null;
 
@@ -175,7 +180,16 @@ function getTable(): UTable {
     lnUArr[i] = y;
     slope[i] = lnUSlope(s, y);
   }
-  table = { lnS, lnU: lnUArr, slope };
+  const y0 = lnUArr[0]!;
+  const bucketWidth = (lnUArr[TABLE_SIZE - 1]! - y0) / BUCKETS;
+  const bucket = new Int32Array(BUCKETS + 1);
+  let row = 0;
+  for (let k = 0; k <= BUCKETS; k++) {
+    const start = y0 + k * bucketWidth;
+    while (row < TABLE_SIZE - 2 && lnUArr[row + 1]! <= start) row++;
+    bucket[k] = row;
+  }
+  table = { lnS, lnU: lnUArr, slope, bucket, bucketWidth };
   return table;
 }
 
@@ -223,13 +237,9 @@ export function inverseUFromLn(lnY: number): number {
   const t = getTable();
   const ys = t.lnU;
   if (!(lnY >= ys[0]!) || !(lnY <= ys[TABLE_SIZE - 1]!)) return solveLnUSlow(lnY);
-  let lo = 0;
-  let hi = TABLE_SIZE - 1;
-  while (hi - lo > 1) {
-    const mid = (lo + hi) >> 1;
-    if (ys[mid]! <= lnY) lo = mid;
-    else hi = mid;
-  }
+  let lo = t.bucket[Math.min(BUCKETS, Math.floor((lnY - ys[0]!) / t.bucketWidth))]!;
+  while (lo < TABLE_SIZE - 2 && ys[lo + 1]! <= lnY) lo++;
+  const hi = lo + 1;
   const y0 = ys[lo]!;
   const y1 = ys[hi]!;
   const x0 = t.lnS[lo]!;

@@ -228,71 +228,73 @@ function solveLnMu(
   tMax: number,
   muHint: number | undefined,
 ): number {
-  // Bracket: at μ_lo every token is at Tmin (rate > budget); at μ_hi the rate is ≤ budget.
-  let lo = Infinity;
-  let hi = -Infinity;
-  for (const i of active) {
-    // ln(w·U(T)) = ln w + ln u(λT) − ln λ
-    const lnLam = Math.log(lambdas[i]!);
-    const a = lnW[i]! + lnUFromLnS(lnLam + Math.log(tMin)) - lnLam;
-    if (a < lo) lo = a;
-    if (tMax < Infinity) {
-      const b = lnW[i]! + lnUFromLnS(lnLam + Math.log(tMax)) - lnLam;
-      if (b > hi) hi = b;
-    }
-  }
-  if (!Number.isFinite(lo)) lo = -700;
-  lo -= 1e-9;
+  const f = (x: number): number => rateAt(x, false) - budget;
+  let lo: number;
+  let hi: number;
+  let fLo: number;
   let fHi: number;
-  if (tMax < Infinity && Number.isFinite(hi)) {
-    hi += 1e-9;
-    fHi = rateAt(hi, false) - budget;
-  } else {
-    hi = lo + 1;
-    fHi = rateAt(hi, false) - budget;
-    while (fHi > 0) {
-      hi += Math.max(1, hi - lo);
-      fHi = rateAt(hi, false) - budget;
-      if (hi > 1e4) break;
+  if (muHint !== undefined && muHint > 0 && Number.isFinite(muHint)) {
+    // Re-plan: start from a narrow bracket around the previous μ and widen it geometrically.
+    const c = Math.log(muHint);
+    let width = 0.02;
+    lo = c - width;
+    hi = c + width;
+    fLo = f(lo);
+    fHi = f(hi);
+    while (fLo <= 0 && width < 2000) {
+      hi = lo;
+      fHi = fLo;
+      width *= 4;
+      lo = c - width;
+      fLo = f(lo);
     }
+    while (fHi > 0 && width < 2000) {
+      lo = hi;
+      fLo = fHi;
+      width *= 4;
+      hi = c + width;
+      fHi = f(hi);
+    }
+  } else {
+    // Bracket: at μ_lo every token is at Tmin (rate > budget); at μ_hi the rate is ≤ budget.
+    lo = Infinity;
+    hi = -Infinity;
+    for (const i of active) {
+      // ln(w·U(T)) = ln w + ln u(λT) − ln λ
+      const lnLam = Math.log(lambdas[i]!);
+      const a = lnW[i]! + lnUFromLnS(lnLam + Math.log(tMin)) - lnLam;
+      if (a < lo) lo = a;
+      if (tMax < Infinity) {
+        const b = lnW[i]! + lnUFromLnS(lnLam + Math.log(tMax)) - lnLam;
+        if (b > hi) hi = b;
+      }
+    }
+    if (!Number.isFinite(lo)) lo = -700;
+    lo -= 1e-9;
+    if (tMax < Infinity && Number.isFinite(hi)) {
+      hi += 1e-9;
+      fHi = f(hi);
+    } else {
+      hi = lo + 1;
+      fHi = f(hi);
+      while (fHi > 0 && hi < 1e4) {
+        hi += Math.max(1, hi - lo);
+        fHi = f(hi);
+      }
+    }
+    fLo = f(lo);
   }
-  let fLo = rateAt(lo, false) - budget;
   if (fHi > 0) return hi; // cannot happen for valid input; stay on the largest μ tried
   if (fLo <= 0) return lo;
-  if (muHint !== undefined && muHint > 0 && Number.isFinite(muHint)) {
-    // Narrow the bracket around the hint: ln μ ± 0.05, widening ×4 while it does not bracket.
-    const c = Math.log(muHint);
-    for (let width = 0.05; width < hi - lo; width *= 4) {
-      const a = Math.max(lo, c - width);
-      const b = Math.min(hi, c + width);
-      const fa = a === lo ? fLo : rateAt(a, false) - budget;
-      if (fa <= 0) {
-        hi = a;
-        fHi = fa;
-        continue;
-      }
-      const fb = b === hi ? fHi : rateAt(b, false) - budget;
-      if (fb > 0) {
-        lo = b;
-        fLo = fb;
-        continue;
-      }
-      lo = a;
-      fLo = fa;
-      hi = b;
-      fHi = fb;
-      break;
-    }
-  }
-  // Illinois // cannot happen for valid input; stay on the largest μ tried
-  if (fLo <= 0) return lo;
-  // Illinois regula falsi on f(ln μ) = rate − budget (decreasing).
+  // Regula falsi on f(ln μ) = rate − budget (decreasing), Illinois-modified, with a bisection
+  // step every 8th iteration so kinks (tokens reaching a bound) cannot stall it.
   let side = 0;
+  let trueFHi = fHi; // fHi is scaled by the Illinois step; stop on the real value
   for (let iter = 0; iter < 200; iter++) {
-    if (hi - lo < 1e-13 || -fHi <= budget * 1e-10) break;
+    if (hi - lo < 1e-13 || -trueFHi <= budget * 1e-10) break;
     let x = (lo * fHi - hi * fLo) / (fHi - fLo);
     if (!(x > lo && x < hi) || iter % 8 === 7) x = 0.5 * (lo + hi);
-    const fx = rateAt(x, false) - budget;
+    const fx = f(x);
     if (fx > 0) {
       lo = x;
       fLo = fx;
@@ -301,6 +303,7 @@ function solveLnMu(
     } else {
       hi = x;
       fHi = fx;
+      trueFHi = fx;
       if (side === 1) fLo /= 2;
       side = 1;
     }

@@ -15,8 +15,11 @@ export { PolicyStateError } from './policies/common.js';
 export {
   projectPlan,
   projectAllPlans,
+  type PlanBudget,
   type PlanProjection,
+  type ProjectedFreshness,
   type ProjectOptions,
+  type ProjectableToken,
 } from './policies/projection.js';
 
 export interface CreatePolicyOptions {

@@ -92,7 +92,7 @@ export class VolatilityEstimator {
 
   constructor(opts: VolatilityEstimatorOptions = {}) {
     this.halfLifeSamples = opts.halfLifeSamples ?? 128;
-    this.priorWeight = opts.priorWeight ?? 3;
+    this.priorWeight = opts.priorWeight ?? 1;
     this.clipK = opts.clipK ?? 6;
     this.earlyBoost = opts.earlyBoost ?? 8;
     if (!(this.halfLifeSamples >= 1)) {
@@ -248,7 +248,7 @@ export class CohortPrior {
 }
 
 function median(values: number[]): number {
-  const a = values.slice().sort((x, y) => x - y);
+  const a = Float64Array.from(values).sort();
   const mid = a.length >> 1;
   return a.length % 2 === 1 ? a[mid]! : 0.5 * (a[mid - 1]! + a[mid]!);
 }

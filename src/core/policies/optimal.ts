@@ -21,8 +21,8 @@
 import type { PolicyContext, PolicyToken, RefreshPolicy } from '../policy.js';
 import { kktInterval, planRefreshIntervals, type Plan } from '../planner.js';
 import { calculatePriorityScore, DEFAULT_TIERS, effectiveTier } from '../tiers.js';
-import type { TierDef } from '../types.js';
-import { CohortPrior, VolatilityEstimator } from '../volatility.js';
+import type { TierDef, TierName } from '../types.js';
+import { CohortPrior, type CohortMember, VolatilityEstimator } from '../volatility.js';
 import { checkContext, PolicyStateError } from './common.js';
 
 export interface OptimalPolicyOptions {
@@ -31,6 +31,15 @@ export interface OptimalPolicyOptions {
   tiers?: readonly TierDef[];
   estimator?: VolatilityEstimator;
   prior?: CohortPrior;
+}
+
+interface CachedAttrs {
+  rank: number | null;
+  volume: number | null;
+  contest: boolean;
+  boost: number;
+  weight: number;
+  tier: TierName;
 }
 
 export class OptimalPolicy implements RefreshPolicy {
@@ -55,14 +64,47 @@ export class OptimalPolicy implements RefreshPolicy {
     this.prior = opts.prior ?? new CohortPrior();
   }
 
+  /**
+   * Weight and tier per token id, recomputed when an importance field changes (the hot path
+   * calls these on every refresh; the seed rules are cheap but not free at 500 refreshes/s).
+   */
+  private attrCache: (CachedAttrs | undefined)[] = [];
+  private readonly attrCacheSparse = new Map<number, CachedAttrs>();
+
+  private attrs(token: PolicyToken): CachedAttrs {
+    const id = token.id;
+    const dense = id >= 0 && id < 1 << 24 && Number.isInteger(id);
+    const c = dense ? this.attrCache[id] : this.attrCacheSparse.get(id);
+    if (
+      c !== undefined &&
+      c.rank === token.rank &&
+      c.volume === token.volume_24h &&
+      c.contest === token.in_contest &&
+      c.boost === token.priority_score
+    ) {
+      return c;
+    }
+    const fresh: CachedAttrs = {
+      rank: token.rank,
+      volume: token.volume_24h,
+      contest: token.in_contest,
+      boost: token.priority_score,
+      weight: calculatePriorityScore(token, this.tiers),
+      tier: effectiveTier(token, this.tiers).name,
+    };
+    if (dense) this.attrCache[id] = fresh;
+    else this.attrCacheSparse.set(id, fresh);
+    return fresh;
+  }
+
   /** The token's weight: the seed's priority score. */
   weight(token: PolicyToken): number {
-    return calculatePriorityScore(token, this.tiers);
+    return this.attrs(token).weight;
   }
 
   /** The prior σ of the token's tier cohort. */
   priorSigma(token: PolicyToken): number {
-    return this.prior.get(effectiveTier(token, this.tiers).name);
+    return this.prior.get(this.attrs(token).tier);
   }
 
   /** The σ the plan uses for the token: its estimate shrunk toward its cohort prior. */
@@ -85,29 +127,41 @@ export class OptimalPolicy implements RefreshPolicy {
 
   replan(tokens: Iterable<PolicyToken>, ctx: PolicyContext, _now: number): void {
     checkContext(ctx);
-    const list = Array.from(tokens);
+    const list = Array.isArray(tokens) ? (tokens as PolicyToken[]) : Array.from(tokens);
+    // Forget removed tokens now and then (the caches only ever hold recomputable values).
+    if (this.attrCacheSparse.size > 2 * list.length + 1024) this.attrCacheSparse.clear();
+    const tierNames = list.map((t) => this.attrs(t).tier);
+    // One reused member object: update() reads each as it is yielded.
+    const member: CohortMember = { tier: 'INACTIVE', sigma: null, sigmaSamples: 0 };
     this.prior.update(
-      list.map((t) => ({
-        tier: effectiveTier(t, this.tiers).name,
-        sigma: t.sigma,
-        sigmaSamples: t.sigmaSamples,
-      })),
+      (function* () {
+        for (let i = 0; i < list.length; i++) {
+          member.tier = tierNames[i]!;
+          member.sigma = list[i]!.sigma;
+          member.sigmaSamples = list[i]!.sigmaSamples;
+          yield member;
+        }
+      })(),
     );
-    const planned: PolicyToken[] = [];
     let manualRate = 0;
+    let m = 0;
     for (const t of list) {
       if (t.refresh_interval_seconds !== null) {
         manualRate += 1 / Math.max(ctx.minIntervalSeconds, t.refresh_interval_seconds);
       } else {
-        planned.push(t);
+        m++;
       }
     }
-    const weights = new Float64Array(planned.length);
-    const sigmas = new Float64Array(planned.length);
-    planned.forEach((t, i) => {
-      weights[i] = this.weight(t);
-      sigmas[i] = this.sigma(t);
-    });
+    const weights = new Float64Array(m);
+    const sigmas = new Float64Array(m);
+    let k = 0;
+    for (let i = 0; i < list.length; i++) {
+      const t = list[i]!;
+      if (t.refresh_interval_seconds !== null) continue;
+      weights[k] = this.weight(t);
+      sigmas[k] = this.estimator.estimate(t, this.prior.get(tierNames[i]!));
+      k++;
+    }
     // Manual overrides keep their rate; the rest share what is left (at least 1 % of the budget,
     // so an over-committed set of overrides degrades the plan instead of breaking it).
     const capacity = Math.max(ctx.capacityPerSecond - manualRate, ctx.capacityPerSecond * 0.01);
@@ -126,7 +180,7 @@ export class OptimalPolicy implements RefreshPolicy {
     this.tMax = plan.maxIntervalSeconds;
     this.idleInterval = plan.heartbeat
       ? ctx.maxIntervalSeconds
-      : Math.max(ctx.minIntervalSeconds, planned.length / capacity);
+      : Math.max(ctx.minIntervalSeconds, m / capacity);
     this.lastPlan = plan;
   }
 

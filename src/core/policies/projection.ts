@@ -22,10 +22,8 @@ export interface ProjectOptions {
   tiers?: readonly TierDef[];
 }
 
-export interface PlanProjection {
-  /** Set when the plan was given by name. */
-  plan?: PlanName;
-  requestsPerMinute: number;
+/** What the planner projects for a budget. */
+export interface ProjectedFreshness {
   maxBatchSize: number;
   capacityPerSecond: number;
   tokens: number;
@@ -34,8 +32,14 @@ export interface PlanProjection {
   deviation: number;
   /** Median planned interval, seconds. */
   medianIntervalSeconds: number;
-  /** Whether the heartbeat could be honoured on this plan. */
+  /** Whether the heartbeat could be honoured on this budget. */
   heartbeat: boolean;
+}
+
+/** The projection for a named plan. */
+export interface PlanProjection extends ProjectedFreshness {
+  plan: PlanName;
+  requestsPerMinute: number;
 }
 
 /**
@@ -68,11 +72,25 @@ function resolveBudget(plan: PlanName | PlanBudget, opts: ProjectOptions): { rpm
   return { rpm: plan.requestsPerMinute, batch: plan.maxBatchSize ?? opts.maxBatchSize ?? 50 };
 }
 
+/**
+ * Projected J on a Jupiter plan (by name) or on an explicit budget. Given a budget object, the
+ * result carries the freshness figures only (the caller already knows the budget).
+ */
+export function projectPlan(
+  tokens: Iterable<ProjectableToken>,
+  plan: PlanName,
+  opts?: ProjectOptions,
+): PlanProjection;
+export function projectPlan(
+  tokens: Iterable<ProjectableToken>,
+  plan: PlanBudget,
+  opts?: ProjectOptions,
+): ProjectedFreshness;
 export function projectPlan(
   tokens: Iterable<ProjectableToken>,
   plan: PlanName | PlanBudget,
   opts: ProjectOptions = {},
-): PlanProjection {
+): PlanProjection | ProjectedFreshness {
   const { rpm, batch } = resolveBudget(plan, opts);
   const deviation = opts.deviation ?? 0.01;
   const utilisation = opts.utilisation ?? 1;
@@ -112,9 +130,7 @@ export function projectPlan(
   });
   intervals.sort();
   const median = intervals.length === 0 ? 0 : intervals[intervals.length >> 1]!;
-  return {
-    ...(typeof plan === 'string' ? { plan } : {}),
-    requestsPerMinute: rpm,
+  const figures: ProjectedFreshness = {
     maxBatchSize: batch,
     capacityPerSecond,
     tokens: list.length,
@@ -123,6 +139,7 @@ export function projectPlan(
     medianIntervalSeconds: median,
     heartbeat: policy.plan?.heartbeat ?? true,
   };
+  return typeof plan === 'string' ? { plan, requestsPerMinute: rpm, ...figures } : figures;
 }
 
 /** projectPlan for every Jupiter plan, cheapest first. */
