@@ -170,6 +170,30 @@ export class IndexedPriorityQueue {
   }
 
   /**
+   * How many items are due at `now` (dueAt <= max(now, highest now seen by getDueItems)), counting
+   * at most `cap`: a depth-first walk of the due part of the waiting heap that stops at the first
+   * not-yet-due node of each branch, so it costs O(min(due, cap)), never the whole heap. Meant
+   * for status displays; the hot path uses hasDue / getDueItems.
+   */
+  countDue(now: number, cap = 100_000): number {
+    if (typeof now !== 'number' || !Number.isFinite(now)) fail('now', now, 'a finite number');
+    if (!(cap >= 0)) fail('cap', cap, 'a number >= 0');
+    const limit = Math.max(now, this.watermark);
+    let count = this.ready.size;
+    const w = this.waiting;
+    if (count >= cap || w.size === 0 || w.dueAt(0) > limit) return Math.min(count, cap);
+    const stack: number[] = [0];
+    while (stack.length > 0 && count < cap) {
+      const pos = stack.pop()!;
+      count++;
+      const first = 4 * pos + 1;
+      const end = Math.min(first + 4, w.size);
+      for (let c = first; c < end; c++) if (w.dueAt(c) <= limit) stack.push(c);
+    }
+    return Math.min(count, cap);
+  }
+
+  /**
    * Remove and return at most `maxItems` items with dueAt <= now, highest priority first, ties
    * by earliest dueAt (then lower id). O((moved + returned) · log n).
    */

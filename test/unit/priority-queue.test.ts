@@ -37,6 +37,10 @@ class NaiveQueue {
   peekNextDueAt(): number | undefined {
     return [...this.items.values()].sort(byDue)[0]?.dueAt;
   }
+  countDue(now: number): number {
+    const limit = Math.max(now, this.watermark);
+    return [...this.items.values()].filter((i) => i.dueAt <= limit).length;
+  }
   getDueItems(now: number, max: number): QueueItem[] {
     this.watermark = Math.max(this.watermark, now);
     const due = [...this.items.values()].filter((i) => i.dueAt <= this.watermark).sort(compareQueueItems);
@@ -109,6 +113,20 @@ describe('IndexedPriorityQueue', () => {
     expect(q.dequeue()).toEqual({ id: 2, priority: 5, dueAt: 20 });
     expect(q.dequeue()).toEqual({ id: 1, priority: 5, dueAt: 40 });
     expect(q.size).toBe(0);
+  });
+
+  it('countDue counts due items (capped) without consuming them', () => {
+    const q = new IndexedPriorityQueue();
+    for (let id = 0; id < 1000; id++) q.enqueue({ id, priority: id % 7, dueAt: id });
+    expect(q.countDue(99)).toBe(100);
+    expect(q.countDue(99, 30)).toBe(30);
+    expect(q.countDue(-1)).toBe(0);
+    expect(q.getDueItems(49, 10)).toHaveLength(10); // 40 due items now wait in the due set
+    expect(q.countDue(49)).toBe(40);
+    expect(q.countDue(10)).toBe(40); // a clock stepping back keeps them due
+    expect(q.countDue(99)).toBe(90);
+    expect(q.size).toBe(990);
+    expect(() => q.countDue(Number.NaN)).toThrow(/now/);
   });
 
   it('remove by id, get and has', () => {
@@ -240,6 +258,7 @@ describe('IndexedPriorityQueue', () => {
         expect(q.dequeue()).toEqual(ref.dequeue());
       } else if (r < 0.75) {
         expect(q.peekNextDueAt()).toBe(ref.peekNextDueAt());
+        expect(q.countDue(now)).toBe(ref.countDue(now));
       } else if (r < 0.95) {
         now += Math.floor(rnd() * 60);
         // occasionally ask with an earlier time (clock stepped back)
