@@ -2,10 +2,9 @@
  * The Store implementation shared by both backends. It only sees an Executor, so Postgres and
  * PGlite run identical statements (sql.ts) with identical parameters.
  *
- * Round trips of writeRefreshResults, whatever the batch size: BEGIN, one statement for all
- * successes + schedules, one for all misses + deactivations (skipped when empty), COMMIT → at most
- * 4. The origin issued ~4 statements per token; at 0.1–0.3 ms per local round trip that caps a
- * 500-token batch at ~1–2k tokens/s, where arrays + unnest keep it to a handful of round trips.
+ * writeRefreshResults is ONE statement (sql.ts WRITE_BATCH) whatever the batch size: one round
+ * trip and one implicit transaction, with arrays + unnest. The origin issued one statement per
+ * token inside a transaction; bench/db.ts measures both in the same run.
  */
 import type {
   PriceChange,
@@ -187,7 +186,13 @@ export class BaseStore implements Store {
   async writeRefreshResults(batch: RefreshBatchWrite): Promise<RefreshBatchWriteResult> {
     validateBatch(batch);
     const { now, successes: ok, misses, schedules, deactivate } = batch;
-    const successParams: unknown[] = [
+    // Misses and deactivations merged into one list (a token may be both).
+    const missReason = new Map<number, string | null>();
+    for (const m of misses) missReason.set(m.tokenId, m.reason);
+    for (const id of deactivate) if (!missReason.has(id)) missReason.set(id, null);
+    const deact = new Set(deactivate);
+    const missIds = [...missReason.keys()];
+    const params: unknown[] = [
       ok.map((s) => s.tokenId),
       ok.map((s) => s.price),
       ok.map((s) => s.change24h),
@@ -196,44 +201,25 @@ export class BaseStore implements Store {
       ok.map((s) => s.source),
       now,
       ...scheduleArrays(schedules),
-    ];
-    // Misses and deactivations merged into one list (a token may be both).
-    const missReason = new Map<number, string | null>();
-    for (const m of misses) missReason.set(m.tokenId, m.reason);
-    for (const id of deactivate) if (!missReason.has(id)) missReason.set(id, null);
-    const deact = new Set(deactivate);
-    const missIds = [...missReason.keys()];
-    const missParams: unknown[] = [
       missIds,
       missIds.map((id) => missReason.get(id)),
       missIds.map((id) => deact.has(id)),
-      now,
     ];
-
-    return this.tx('writeRefreshResults', async (q) => {
-      let changed: PriceChange[] = [];
-      if (ok.length > 0 || schedules.length > 0) {
-        const res = await q.query(SQL.WRITE_SUCCESSES, successParams, 'trs_write_successes');
-        changed = res.rows.map((r) => ({
-          tokenId: num(r.token_id),
-          oldPrice: numOrNull(r.old_price),
-          newPrice: num(r.new_price),
-        }));
-      }
-      if (missIds.length > 0) {
-        const res = await q.query(SQL.WRITE_MISSES, missParams, 'trs_write_misses');
-        if (res.rows.length !== missIds.length) {
-          const found = new Set(res.rows.map((r) => num(r.id)));
-          const unknown = missIds.filter((id) => !found.has(id));
-          throw new StoreInputError(
-            'misses',
-            `writeRefreshResults: unknown token id(s) ${unknown.slice(0, 5).join(', ')} in misses/deactivate; ` +
-              'the batch was rolled back',
-          );
-        }
-      }
-      return { changed, written: ok.length };
-    });
+    if (ok.length === 0 && schedules.length === 0 && missIds.length === 0) return { changed: [], written: 0 };
+    // One statement = one implicit transaction and one round trip, whatever the batch size.
+    const res = await this.run('writeRefreshResults', () =>
+      this.exec.query(SQL.WRITE_BATCH, params, 'trs_write_batch'),
+    );
+    const changed: PriceChange[] = [];
+    for (const r of res.rows) {
+      if (r.token_id === null || r.token_id === undefined) continue;
+      changed.push({
+        tokenId: num(r.token_id),
+        oldPrice: numOrNull(r.old_price),
+        newPrice: num(r.new_price),
+      });
+    }
+    return { changed, written: ok.length };
   }
 
   async saveSchedules(states: readonly ScheduleState[], now: number): Promise<void> {

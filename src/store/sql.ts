@@ -78,16 +78,22 @@ WHERE t.updated_at >= to_timestamp($1::float8 / 1000.0) AND t.partition = ANY($2
 ORDER BY t.id`;
 
 /**
- * The refresh-result write, one statement for all successes and schedules of a batch.
- *  $1 token ids, $2 prices, $3 change_24h, $4 liquidity, $5 block ids, $6 sources, $7 now (ms),
- *  $8..$13 schedules: token ids, next due (ms), failures, failing since (ms), sigma, samples.
+ * The whole refresh-result write of a batch as ONE statement (so one round trip and one implicit
+ * transaction: it lands whole or not at all, and needs no BEGIN/COMMIT round trips).
+ *  $1..$6  successes: token ids, prices, change_24h, liquidity, block ids, sources
+ *  $7      now (epoch ms)
+ *  $8..$13 schedules: token ids, next due (ms), failures, failing since (ms), sigma, samples
+ *  $14..$16 misses/deactivations: token ids, reasons (NULL = not a miss), deactivate flags
  *
  * `old` locks the current price rows (FOR UPDATE re-reads the latest committed version), so the
- * comparison that decides history rows is made against what this transaction overwrites. All CTEs
- * see the same snapshot, so `old` is the price before the upsert in `up`. Returns one row per
- * token whose price changed (including first prices) with the old and new price.
+ * comparison that decides history rows is made against what this statement overwrites; all CTEs
+ * share one snapshot, so `old` is the price before the upsert in `up`. Success and miss token
+ * sets are disjoint (checked in TS), so `tok` updates each tokens row once. An unknown token id
+ * fails the statement: successes and schedules through their foreign keys, misses through
+ * trs_raise (23503) when fewer rows were updated than sent. Rows returned: one per changed price
+ * (including first prices), or a single all-NULL row when nothing changed.
  */
-export const WRITE_SUCCESSES = `WITH ts AS (SELECT to_timestamp($7::float8 / 1000.0) AS now),
+export const WRITE_BATCH = `WITH ts AS (SELECT to_timestamp($7::float8 / 1000.0) AS now),
 input AS (
   SELECT * FROM unnest($1::bigint[], $2::float8[], $3::float8[], $4::float8[], $5::bigint[], $6::text[])
     AS i(token_id, price, change_24h, liquidity, block_id, source)
@@ -111,16 +117,6 @@ hist AS (
   INSERT INTO token_price_history (token_id, price, source, "timestamp")
   SELECT c.token_id, c.new_price, c.source, ts.now FROM changed c, ts
 ),
-tok AS (
-  UPDATE tokens t SET
-    last_refresh_attempt = ts.now,
-    last_refresh_success = ts.now,
-    last_price_change = CASE WHEN c.token_id IS NULL THEN t.last_price_change ELSE ts.now END,
-    refresh_metadata = CASE WHEN t.refresh_metadata ? 'last_error'
-      THEN t.refresh_metadata - 'last_error' - 'last_error_at' ELSE t.refresh_metadata END
-  FROM ts, input i LEFT JOIN changed c ON c.token_id = i.token_id
-  WHERE t.id = i.token_id
-),
 sched AS (
   INSERT INTO token_schedule AS s
     (token_id, next_due_at, consecutive_failures, failing_since, sigma, sigma_samples, updated_at)
@@ -132,29 +128,43 @@ sched AS (
     next_due_at = EXCLUDED.next_due_at, consecutive_failures = EXCLUDED.consecutive_failures,
     failing_since = EXCLUDED.failing_since, sigma = EXCLUDED.sigma,
     sigma_samples = EXCLUDED.sigma_samples, updated_at = EXCLUDED.updated_at
+),
+miss AS (
+  SELECT * FROM unnest($14::bigint[], $15::text[], $16::bool[]) AS m(token_id, reason, deactivate)
+),
+tok AS (
+  UPDATE tokens t SET
+    last_refresh_attempt = CASE WHEN x.ok OR x.reason IS NOT NULL THEN ts.now ELSE t.last_refresh_attempt END,
+    last_refresh_success = CASE WHEN x.ok THEN ts.now ELSE t.last_refresh_success END,
+    last_price_change = CASE WHEN x.changed THEN ts.now ELSE t.last_price_change END,
+    refresh_metadata = CASE
+      WHEN x.ok THEN CASE WHEN t.refresh_metadata ? 'last_error'
+        THEN t.refresh_metadata - 'last_error' - 'last_error_at' ELSE t.refresh_metadata END
+      ELSE t.refresh_metadata
+        || CASE WHEN x.reason IS NULL THEN '{}'::jsonb
+           ELSE jsonb_build_object('last_error', x.reason, 'last_error_at', $7::float8) END
+        || CASE WHEN x.deactivate THEN jsonb_build_object('deactivated_at', $7::float8) ELSE '{}'::jsonb END
+    END,
+    is_active = CASE WHEN x.deactivate THEN false ELSE t.is_active END,
+    updated_at = CASE WHEN x.deactivate THEN ts.now ELSE t.updated_at END
+  FROM ts, (
+    SELECT i.token_id, true AS ok, c.token_id IS NOT NULL AS changed, NULL::text AS reason, false AS deactivate
+    FROM input i LEFT JOIN changed c ON c.token_id = i.token_id
+    UNION ALL
+    SELECT m.token_id, false, false, m.reason, m.deactivate FROM miss m
+  ) x
+  WHERE t.id = x.token_id
+  RETURNING t.id, x.ok
+),
+guard AS (
+  SELECT CASE WHEN (SELECT count(*) FROM tok WHERE NOT tok.ok) <> cardinality($14::bigint[])
+    THEN trs_raise('23503', 'unknown token id(s) in misses/deactivate: ' || (
+      SELECT string_agg(m.token_id::text, ', ') FROM miss m WHERE NOT EXISTS (SELECT 1 FROM tok WHERE tok.id = m.token_id)))
+  END AS failed
 )
-SELECT token_id, old_price, new_price FROM changed ORDER BY token_id`;
+SELECT c.token_id, c.old_price, c.new_price FROM guard LEFT JOIN changed c ON true ORDER BY c.token_id`;
 
-/**
- * Misses and deactivations of a batch in one UPDATE: $1 token ids, $2 reasons (NULL = not a miss),
- * $3 deactivate flags, $4 now (ms). A miss stamps last_refresh_attempt and records the reason in
- * refresh_metadata.last_error; a deactivation clears is_active and bumps updated_at so other
- * instances' delta loads see it. Returns the ids updated (the caller checks none is unknown).
- */
-export const WRITE_MISSES = `WITH ts AS (SELECT to_timestamp($4::float8 / 1000.0) AS now)
-UPDATE tokens t SET
-  last_refresh_attempt = CASE WHEN m.reason IS NULL THEN t.last_refresh_attempt ELSE ts.now END,
-  refresh_metadata = t.refresh_metadata
-    || CASE WHEN m.reason IS NULL THEN '{}'::jsonb
-       ELSE jsonb_build_object('last_error', m.reason, 'last_error_at', $4::float8) END
-    || CASE WHEN m.deactivate THEN jsonb_build_object('deactivated_at', $4::float8) ELSE '{}'::jsonb END,
-  is_active = CASE WHEN m.deactivate THEN false ELSE t.is_active END,
-  updated_at = CASE WHEN m.deactivate THEN ts.now ELSE t.updated_at END
-FROM unnest($1::bigint[], $2::text[], $3::bool[]) AS m(token_id, reason, deactivate), ts
-WHERE t.id = m.token_id
-RETURNING t.id`;
-
-/** Schedules only: $1..$6 as $8..$13 of WRITE_SUCCESSES, $7 now (ms). Returns ids written. */
+/** Schedules only: $1..$6 as $8..$13 of WRITE_BATCH, $7 now (ms). */
 export const SAVE_SCHEDULES = `INSERT INTO token_schedule AS s
   (token_id, next_due_at, consecutive_failures, failing_since, sigma, sigma_samples, updated_at)
 SELECT u.token_id, to_timestamp(u.next_due / 1000.0), u.failures, to_timestamp(u.failing_since / 1000.0),

@@ -297,6 +297,14 @@ export function validateBatch(batch: RefreshBatchWrite): void {
       throw new StoreInputError('misses', `token ${m.tokenId} is both a success and a miss in one batch`);
     }
   }
+  for (const id of batch.deactivate) {
+    if (ok.has(id)) {
+      throw new StoreInputError(
+        'deactivate',
+        `token ${id} succeeded in this batch and cannot be deactivated by it`,
+      );
+    }
+  }
 }
 
 export const TIER_NAMES: readonly TierName[] = ['CRITICAL', 'HIGH', 'MEDIUM', 'LOW', 'MINIMAL', 'INACTIVE'];

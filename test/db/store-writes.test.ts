@@ -33,37 +33,41 @@ function batch(now: number, parts: Partial<RefreshBatchWrite>): RefreshBatchWrit
   return { now, successes: [], misses: [], schedules: [], deactivate: [], ...parts };
 }
 
-/** Executor wrapper: counts statements, and can throw `fault` once at statement `failAt`. */
+/**
+ * Executor wrapper: counts statements (top level and inside transactions) and can inject one
+ * fault, thrown before the statement runs or after it ran (a connection lost before the reply).
+ */
 class ProbeExecutor implements Executor {
   readonly kind: Executor['kind'];
   statements = 0;
   transactions = 0;
-  fault: { error: Error; failAt: number } | null = null;
+  /** 'before': the statement never runs (deadlock, serialization failure); 'after': it ran. */
+  fault: { error: Error; when: 'before' | 'after' } | null = null;
   constructor(private readonly inner: Executor) {
     this.kind = inner.kind;
   }
-  query: Executor['query'] = (...a) => this.inner.query(...a);
+  private async probe<R>(q: Queryable, text: string, params?: readonly unknown[], name?: string) {
+    this.statements++;
+    const fault = this.fault;
+    this.fault = null;
+    if (fault?.when === 'before') throw fault.error;
+    const res = await q.query<R>(text, params, name);
+    if (fault) throw fault.error;
+    return res;
+  }
+  query = <R = Row>(text: string, params?: readonly unknown[], name?: string) =>
+    this.probe<R>(this.inner, text, params, name);
   exec: Executor['exec'] = (s) => this.inner.exec(s);
   close = (): Promise<void> => Promise.resolve(); // the inner store owns the connection
   transaction<T>(fn: (q: Queryable) => Promise<T>): Promise<T> {
     this.transactions++;
-    return this.inner.transaction(async (q) => {
-      let n = 0;
-      const probe: Queryable = {
-        query: async <R = Row>(text: string, params?: readonly unknown[], name?: string) => {
-          this.statements++;
-          const res = await q.query<R>(text, params, name);
-          if (this.fault && ++n === this.fault.failAt) {
-            const { error } = this.fault;
-            this.fault = null;
-            throw error;
-          }
-          return res;
-        },
-        exec: (s) => q.exec(s),
-      };
-      return fn(probe);
-    });
+    return this.inner.transaction((q) =>
+      fn({
+        query: <R = Row>(text: string, params?: readonly unknown[], name?: string) =>
+          this.probe<R>(q, text, params, name),
+        exec: (sql) => q.exec(sql),
+      }),
+    );
   }
 }
 
@@ -169,7 +173,7 @@ describe.each(backends)('store writes on $kind', (backend) => {
     });
   });
 
-  it('rejects non-finite, non-positive and absurd prices before any SQL', async () => {
+  it('rejects bad prices and malformed batches before any SQL', async () => {
     for (const bad of [0, -1, Number.NaN, Number.POSITIVE_INFINITY, 1e13]) {
       const err = await store
         .writeRefreshResults(batch(T0 + 5000, { successes: [obs(ids[0], 3), obs(ids[1], bad)] }))
@@ -177,6 +181,13 @@ describe.each(backends)('store writes on $kind', (backend) => {
       expect(err).toBeInstanceOf(InvalidPriceError);
       expect((err as InvalidPriceError).field).toBe('successes[1].price');
     }
+    const dup = batch(T0 + 5000, { successes: [obs(ids[0], 3), obs(ids[0], 4)] });
+    await expect(store.writeRefreshResults(dup)).rejects.toMatchObject({
+      name: 'StoreInputError',
+      field: 'successes',
+    });
+    const both = batch(T0 + 5000, { successes: [obs(ids[0], 3)], deactivate: [ids[0]] });
+    await expect(store.writeRefreshResults(both)).rejects.toBeInstanceOf(StoreInputError);
     expect((await store.getToken(ids[0]))?.price).toBe(1.5);
   });
 
@@ -207,14 +218,17 @@ describe.each(backends)('store writes on $kind', (backend) => {
     ).toBe(0);
     expect((await store.getToken(c))?.refresh_metadata).toEqual({});
 
-    // An unknown id among misses also rolls back the successes written before it.
+    // An unknown id among misses also fails the whole batch, including the successes before it.
     const err2 = await store
       .writeRefreshResults(
         batch(T0 + 6500, { successes: [obs(a, 11)], misses: [{ tokenId: missingId, reason: 'x' }] }),
       )
       .catch((e: unknown) => e);
-    expect(err2).toBeInstanceOf(StoreInputError);
+    expect(err2).toBeInstanceOf(StoreError);
+    expect((err2 as StoreError).code).toBe('23503');
+    expect((err2 as StoreError).message).toContain(String(missingId));
     expect((await store.getToken(a))?.price).toBe(1.5);
+    expect(await count(store, 'SELECT count(*) AS n FROM token_price_history')).toBe(before);
   });
 
   it('records misses, deactivates, persists schedules, and clears the error on the next success', async () => {
@@ -276,34 +290,51 @@ describe.each(backends)('store writes on $kind', (backend) => {
     for await (const page of store.loadActiveTokens({ pageSize: 1000 })) many.push(...page.map((t) => t.id));
     const small = await statementsFor([ids[0], ids[1]], T0 + 10_000);
     const large = await statementsFor(many, T0 + 11_000);
-    expect(small).toBe(2);
+    expect(many.length).toBeGreaterThan(400);
+    expect(small).toBe(1); // one statement: one round trip, one implicit transaction
     expect(large).toBe(small);
-    expect(probe.transactions).toBe(2);
+    expect(probe.transactions).toBe(0);
   });
 
-  it('retries a transient failure by re-running the whole transaction, once', async () => {
+  it('retries transient failures so the batch lands exactly once; other errors surface at once', async () => {
     const probe = new ProbeExecutor(executorOf(store));
     const probed = new BaseStore(probe, { retryDelaysMs: [1, 1, 1] });
-    const [a] = ids;
-    const hist = await count(store, 'SELECT count(*) AS n FROM token_price_history WHERE token_id = $1', [a]);
-    // Fail after the success statement ran (so there is work to roll back), as a deadlock would.
-    probe.fault = { error: pgError('40P01', 'deadlock detected'), failAt: 1 };
-    const res = await probed.writeRefreshResults(
-      batch(T0 + 12_000, { successes: [obs(a, 123.456)], misses: [{ tokenId: ids[1], reason: 'r' }] }),
-    );
-    expect(probe.transactions).toBe(2);
-    expect(res.changed).toHaveLength(1);
-    expect(await count(store, 'SELECT count(*) AS n FROM token_price_history WHERE token_id = $1', [a])).toBe(
-      hist + 1,
-    );
+    const [a, b] = ids;
+    const histOf = (id: number): Promise<number> =>
+      count(store, 'SELECT count(*) AS n FROM token_price_history WHERE token_id = $1', [id]);
+    const hist = await histOf(a);
 
-    // A non-transient failure surfaces at once, wrapped with the operation and the cause.
-    probe.fault = { error: pgError('22003', 'value out of range'), failAt: 1 };
-    const err = await probed.saveSchedules([sched(a, T0)], T0 + 13_000).catch((e: unknown) => e);
-    expect(probe.transactions).toBe(3);
+    // A deadlock aborts the statement: nothing landed, the retry writes it.
+    probe.fault = { error: pgError('40P01', 'deadlock detected'), when: 'before' };
+    const res = await probed.writeRefreshResults(
+      batch(T0 + 12_000, { successes: [obs(a, 123.456)], misses: [{ tokenId: b, reason: 'r' }] }),
+    );
+    expect(probe.statements).toBe(2);
+    expect(res.changed.map((c) => [c.tokenId, c.newPrice])).toEqual([[a, 123.456]]);
+    expect(await histOf(a)).toBe(hist + 1);
+
+    // The connection drops after the statement committed: the retry re-runs it and the batch
+    // still lands once (same price → no second history row; the rest is idempotent).
+    probe.fault = { error: pgError('ECONNRESET', 'read ECONNRESET'), when: 'after' };
+    await probed.writeRefreshResults(batch(T0 + 12_500, { successes: [obs(a, 124.5)] }));
+    expect(probe.statements).toBe(4);
+    expect(await histOf(a)).toBe(hist + 2);
+    expect((await store.getToken(a))?.price).toBe(124.5);
+
+    // A non-transient failure inside a transaction: rolled back, not retried, wrapped with context.
+    probe.fault = { error: pgError('22003', 'value out of range'), when: 'after' };
+    const err = await probed.saveSchedules([sched(a, T0 + 999_999)], T0 + 13_000).catch((e: unknown) => e);
+    expect(probe.transactions).toBe(1);
     expect(err).toBeInstanceOf(StoreError);
     expect(err).toMatchObject({ operation: 'saveSchedules', code: '22003', attempts: 1, transient: false });
     expect((err as StoreError).cause).toBeInstanceOf(Error);
+    expect(
+      await count(
+        store,
+        'SELECT count(*) AS n FROM token_schedule WHERE next_due_at = to_timestamp($1::float8 / 1000.0)',
+        [T0 + 999_999],
+      ),
+    ).toBe(0);
   });
 
   if (backend.kind === 'postgres') {

@@ -1,0 +1,365 @@
+/**
+ * Storage benchmark (`npm run bench:db`).
+ *
+ * 1. Refresh-result write throughput (token results/s) on PGlite and PostgreSQL, same run:
+ *    - batched: store.writeRefreshResults, batches of 50 and of 500 (one statement per batch:
+ *      arrays + unnest, one implicit transaction);
+ *    - per-row baseline: the origin's pattern, one statement per token inside one transaction of
+ *      500 (the very same statement with one-element arrays, so the only difference is the
+ *      number of statements and round trips).
+ *    Every result carries a new price (worst case: every token also gets a history row) and a
+ *    schedule row, as the scheduler writes them.
+ * 2. Time and peak RSS to load 1M active tokens through loadActiveTokens on PostgreSQL, in a child
+ *    process so its peak RSS is the load's alone ("stream": pages consumed and dropped, the
+ *    store's own footprint; "retain": every token kept, what a scheduler holding the universe
+ *    pays).
+ *
+ * Uses a throwaway database `trs_bench_<random>` on BENCH_DATABASE_URL / TEST_DATABASE_URL
+ * (default postgres://postgres@127.0.0.1:5432/test) and drops it at the end. Prints one JSON
+ * object, then tables. Targets on PostgreSQL: >= 30k results/s and >= 25x the per-row pattern.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import type { PriceObservation, RefreshBatchWrite, ScheduleState } from '../src/core/types.js';
+import { openStore, partitionOf } from '../src/store/index.js';
+import { PgStore } from '../src/store/pg-store.js';
+import { PgliteStore } from '../src/store/pglite-store.js';
+import { WRITE_BATCH } from '../src/store/sql.js';
+import type { Store } from '../src/store/types.js';
+
+const BASE_URL =
+  process.env.BENCH_DATABASE_URL ||
+  process.env.TEST_DATABASE_URL ||
+  'postgres://postgres@127.0.0.1:5432/test';
+const TOKENS = 5_000;
+const SECONDS_PER_CASE = Number(process.env.BENCH_SECONDS || 3);
+const LOAD_TOKENS = Number(process.env.BENCH_LOAD_TOKENS || 1_000_000);
+const T0 = 1_730_000_000_000;
+
+function withDatabase(url: string, db: string): string {
+  const u = new URL(url);
+  u.pathname = `/${db}`;
+  return u.toString();
+}
+
+async function admin(sql: string): Promise<void> {
+  const c = new pg.Client({ connectionString: withDatabase(BASE_URL, 'postgres') });
+  await c.connect();
+  try {
+    await c.query(sql);
+  } finally {
+    await c.end();
+  }
+}
+
+const B58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz';
+function address(i: number): string {
+  let n = i;
+  let s = '';
+  do {
+    s = B58[n % 58] + s;
+    n = Math.floor(n / 58);
+  } while (n > 0);
+  return `Bench${s.padStart(35, '1')}`;
+}
+
+interface WriteCase {
+  backend: 'pglite' | 'postgres';
+  pattern: 'batched' | 'per-row';
+  batchSize: number;
+  results: number;
+  seconds: number;
+  resultsPerSecond: number;
+  ratioVsPerRow?: number;
+}
+
+let tick = 0;
+function makeBatch(ids: number[], start: number, size: number): RefreshBatchWrite {
+  const now = T0 + ++tick * 1000;
+  const successes: PriceObservation[] = [];
+  const schedules: ScheduleState[] = [];
+  for (let k = 0; k < size; k++) {
+    const id = ids[(start + k) % ids.length];
+    successes.push({
+      tokenId: id,
+      price: 1 + ((tick * 7919 + id) % 100_000) / 1e5,
+      change24h: 0.1,
+      liquidity: 5e5,
+      blockId: tick,
+      source: 'bench',
+    });
+    schedules.push({
+      tokenId: id,
+      nextDueAt: now + 30_000,
+      consecutiveFailures: 0,
+      failingSince: null,
+      sigma: 1e-4,
+      sigmaSamples: tick,
+    });
+  }
+  return { now, successes, misses: [], schedules, deactivate: [] };
+}
+
+/** The origin's pattern: one statement per token, all inside one transaction. */
+async function writePerRow(store: Store, batch: RefreshBatchWrite): Promise<void> {
+  const exec = store instanceof PgStore || store instanceof PgliteStore ? store.executor : null;
+  if (!exec) throw new Error('per-row baseline needs a BaseStore');
+  await exec.transaction(async (q) => {
+    for (let i = 0; i < batch.successes.length; i++) {
+      const s = batch.successes[i];
+      const d = batch.schedules[i];
+      await q.query(
+        WRITE_BATCH,
+        [
+          [s.tokenId],
+          [s.price],
+          [s.change24h],
+          [s.liquidity],
+          [s.blockId],
+          [s.source],
+          batch.now,
+          [d.tokenId],
+          [d.nextDueAt],
+          [d.consecutiveFailures],
+          [d.failingSince],
+          [d.sigma],
+          [d.sigmaSamples],
+          [],
+          [],
+          [],
+        ],
+        'bench_per_row',
+      );
+    }
+  });
+}
+
+async function timeCase(
+  backend: WriteCase['backend'],
+  pattern: WriteCase['pattern'],
+  batchSize: number,
+  step: (start: number) => Promise<void>,
+): Promise<WriteCase> {
+  let start = 0;
+  const warmEnd = performance.now() + 300;
+  while (performance.now() < warmEnd) await step((start += batchSize));
+  let results = 0;
+  const t0 = performance.now();
+  const end = t0 + SECONDS_PER_CASE * 1000;
+  while (performance.now() < end) {
+    await step((start += batchSize));
+    results += batchSize;
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  return {
+    backend,
+    pattern,
+    batchSize,
+    results,
+    seconds: +seconds.toFixed(2),
+    resultsPerSecond: Math.round(results / seconds),
+  };
+}
+
+async function writeBench(store: Store): Promise<WriteCase[]> {
+  await store.upsertTokens(
+    Array.from({ length: TOKENS }, (_, i) => ({ address: address(i), rank: i + 1 })),
+    T0,
+  );
+  const ids: number[] = [];
+  for await (const page of store.loadActiveTokens()) ids.push(...page.map((t) => t.id));
+  const kind = store.kind;
+  const perRow = await timeCase(kind, 'per-row', 500, (s) => writePerRow(store, makeBatch(ids, s, 500)));
+  const cases = [perRow];
+  for (const size of [50, 500]) {
+    const c = await timeCase(kind, 'batched', size, async (s) => {
+      await store.writeRefreshResults(makeBatch(ids, s, size));
+    });
+    c.ratioVsPerRow = +(c.resultsPerSecond / perRow.resultsPerSecond).toFixed(1);
+    cases.push(c);
+  }
+  return cases;
+}
+
+/** Insert LOAD_TOKENS tokens (+ price + schedule each) fast: unnest chunks, then INSERT…SELECT. */
+async function seedMillion(url: string): Promise<number> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    await c.query('TRUNCATE tokens RESTART IDENTITY CASCADE');
+    const chunk = 100_000;
+    for (let i = 0; i < LOAD_TOKENS; i += chunk) {
+      const n = Math.min(chunk, LOAD_TOKENS - i);
+      const addrs = Array.from({ length: n }, (_, k) => address(1_000_000_000 + i + k));
+      await c.query(
+        `INSERT INTO tokens (address, symbol, rank, volume_24h, partition, created_at, updated_at)
+         SELECT a, 'T' || r, r, r * 10.0, p, to_timestamp($4::float8 / 1000.0), to_timestamp($4::float8 / 1000.0)
+         FROM unnest($1::text[], $2::int[], $3::smallint[]) AS u(a, r, p)`,
+        [addrs, Array.from({ length: n }, (_, k) => i + k + 1), addrs.map((a) => partitionOf(a)), T0],
+      );
+    }
+    await c.query(
+      `INSERT INTO token_prices (token_id, price, change_24h, liquidity, source, block_id, updated_at)
+       SELECT id, 1 + id * 1e-7, 0.5, 1e6, 'seed', id, to_timestamp($1::float8 / 1000.0) FROM tokens`,
+      [T0],
+    );
+    await c.query(
+      `INSERT INTO token_schedule (token_id, next_due_at, consecutive_failures, sigma, sigma_samples, updated_at)
+       SELECT id, to_timestamp(($1::float8 + id) / 1000.0), 0, 1e-4, 3, to_timestamp($1::float8 / 1000.0) FROM tokens`,
+      [T0],
+    );
+    await c.query('ANALYZE tokens; ANALYZE token_prices; ANALYZE token_schedule');
+    const r = await c.query<{ n: string }>('SELECT count(*) AS n FROM tokens WHERE is_active');
+    return Number(r.rows[0].n);
+  } finally {
+    await c.end();
+  }
+}
+
+interface LoadResult {
+  mode: 'stream' | 'retain';
+  tokens: number;
+  seconds: number;
+  tokensPerSecond: number;
+  peakRssMb: number;
+  rssBeforeMb: number;
+}
+
+/** Child process: load everything, report time and peak RSS (maxRSS covers the whole child). */
+async function childLoad(url: string, mode: LoadResult['mode']): Promise<void> {
+  const store = await openStore({ databaseUrl: url, migrate: false, poolSize: 1 });
+  await store.ping();
+  const rssBefore = process.memoryUsage().rss;
+  const kept: unknown[] = [];
+  let tokens = 0;
+  let checksum = 0;
+  const t0 = performance.now();
+  for await (const page of store.loadActiveTokens({ pageSize: 10_000 })) {
+    tokens += page.length;
+    checksum += page[page.length - 1].price ?? 0;
+    if (mode === 'retain') for (const t of page) kept.push(t);
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  await store.close();
+  const out: LoadResult = {
+    mode,
+    tokens,
+    seconds: +seconds.toFixed(2),
+    tokensPerSecond: Math.round(tokens / seconds),
+    peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
+    rssBeforeMb: Math.round(rssBefore / 1024 / 1024),
+  };
+  if (!(checksum > 0) || kept.length !== (mode === 'retain' ? tokens : 0))
+    throw new Error('load check failed');
+  process.stdout.write(JSON.stringify(out) + '\n');
+}
+
+function runChild(url: string, mode: LoadResult['mode']): Promise<LoadResult> {
+  const script = fileURLToPath(import.meta.url);
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...process.execArgv, script, '--child-load', url, mode], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      if (code !== 0) return reject(new Error(`load child exited with ${code}`));
+      resolve(JSON.parse(out.trim().split('\n').pop()!) as LoadResult);
+    });
+  });
+}
+
+function table(headers: string[], rows: (string | number)[][]): string {
+  const cells = [headers, ...rows.map((r) => r.map(String))];
+  const widths = headers.map((_, i) => Math.max(...cells.map((r) => r[i].length)));
+  const line = (r: string[]): string => '| ' + r.map((c, i) => c.padEnd(widths[i])).join(' | ') + ' |';
+  return [
+    line(headers),
+    '|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|',
+    ...cells.slice(1).map(line),
+  ].join('\n');
+}
+
+async function main(): Promise<void> {
+  const dbName = `trs_bench_${randomBytes(5).toString('hex')}`;
+  const url = withDatabase(BASE_URL, dbName);
+  await admin(`CREATE DATABASE ${dbName}`);
+  const started = performance.now();
+  try {
+    const writes: WriteCase[] = [];
+    const pglite = await openStore({ dataDir: 'memory://' });
+    try {
+      writes.push(...(await writeBench(pglite)));
+    } finally {
+      await pglite.close();
+    }
+    const pgStore = await openStore({ databaseUrl: url, poolSize: 2 });
+    try {
+      writes.push(...(await writeBench(pgStore)));
+    } finally {
+      await pgStore.close();
+    }
+
+    const seeded = await seedMillion(url);
+    const loads = [await runChild(url, 'stream'), await runChild(url, 'retain')];
+
+    const pgBatched = writes.filter((w) => w.backend === 'postgres' && w.pattern === 'batched');
+    const best = pgBatched.reduce((a, b) => (b.resultsPerSecond > a.resultsPerSecond ? b : a));
+    const result = {
+      benchmark: 'db',
+      node: process.version,
+      secondsPerCase: SECONDS_PER_CASE,
+      writes,
+      load: { seededActiveTokens: seeded, runs: loads },
+      targets: {
+        postgresResultsPerSecond: {
+          target: 30_000,
+          batch500: best.resultsPerSecond,
+          met: best.resultsPerSecond >= 30_000,
+        },
+        postgresRatioVsPerRow: {
+          target: 25,
+          batch500: best.ratioVsPerRow,
+          met: (best.ratioVsPerRow ?? 0) >= 25,
+        },
+      },
+      totalSeconds: +((performance.now() - started) / 1000).toFixed(1),
+    };
+    console.log(JSON.stringify(result, null, 2));
+    console.log('\nRefresh-result writes (token results/s; ratio = batched / per-row on the same backend)');
+    console.log(
+      table(
+        ['backend', 'pattern', 'batch', 'results', 'seconds', 'results/s', 'ratio'],
+        writes.map((w) => [
+          w.backend,
+          w.pattern,
+          w.batchSize,
+          w.results,
+          w.seconds,
+          w.resultsPerSecond,
+          w.ratioVsPerRow ? `${w.ratioVsPerRow}x` : '1x (baseline)',
+        ]),
+      ),
+    );
+    console.log(
+      `\nLoad ${seeded.toLocaleString('en-US')} active tokens via loadActiveTokens (PostgreSQL, pages of 10k, child process)`,
+    );
+    console.log(
+      table(
+        ['mode', 'tokens', 'seconds', 'tokens/s', 'RSS before (MB)', 'peak RSS (MB)'],
+        loads.map((l) => [l.mode, l.tokens, l.seconds, l.tokensPerSecond, l.rssBeforeMb, l.peakRssMb]),
+      ),
+    );
+  } finally {
+    await admin(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+  }
+}
+
+if (process.argv[2] === '--child-load') {
+  await childLoad(process.argv[3], process.argv[4] as LoadResult['mode']);
+} else {
+  await main();
+}
