@@ -7,10 +7,13 @@
  * that turns into an EWMA once it has `halfLifeSamples`-worth of history (volatility drifts in
  * real markets). An unchanged price (r = 0) is an observation like any other.
  *
- * Robust to jumps: each r²/Δt is winsorised at `clipK` × the current variance estimate (3.2 sd
- * for the default 10; a Gaussian sample is clipped with probability 0.16 % and the variance loses
- * 0.4 %, which is corrected). While the estimate rests on few samples the threshold is widened
- * by (1 + earlyBoost/(n+1)), so a prior that is far too low does not clip genuine returns.
+ * Robust to jumps: each r²/Δt is winsorised at `clipK` × the current variance estimate (default
+ * 6, i.e. 2.45 sd: a Gaussian sample is clipped with probability 1.4 % and the mean shrinks by
+ * 2.6 %, which is corrected by dividing by E[min(z², k)]). A jump then adds at most (k − 1)σ² to
+ * one sample instead of (jump/σ√Δt)²·σ² — with 2 % of returns carrying a 10 % jump the plain mean
+ * overshoots σ by 2–3×, this estimator by a few per cent. While the estimate rests on few samples
+ * the threshold is widened by (1 + earlyBoost/(n+1)), so a prior that is far too low does not
+ * clip genuine returns.
  *
  * Prior: until a token has samples, and blended while it has few, the estimate shrinks toward
  * its tier cohort's median (CohortPrior): σ² = (n·σ̂² + n₀·σ²_prior)/(n + n₀) with n₀ =
@@ -60,6 +63,7 @@ export const DEFAULT_PRIOR_SIGMA = sigmaFromDaily(0.05);
 
 /** E[min(z², k)] for a standard normal z: the factor winsorising at k shrinks the mean by. */
 function clippedChiSquareMean(k: number): number {
+  if (k > 100) return 1; // P(z² > 100) ≈ 1.5e-23
   // E[min(z²,k)] = 1 − E[(z²−k)⁺];  E[(z²−k)⁺] = 2[(a·φ(a) + Q(a)) − k·Q(a)],  a = √k
   const a = Math.sqrt(k);
   const phi = Math.exp(-0.5 * k) / Math.sqrt(2 * Math.PI);
