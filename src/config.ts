@@ -152,9 +152,10 @@ export function loadConfig(
   return cfg;
 }
 
-/** The default endpoint for a source: keyless plans use lite-api, keyed plans api.jup.ag. */
+/** The default endpoint for a source. */
 export function defaultPriceUrl(cfg: Pick<Config, 'priceSource' | 'jupiterApiKey'>): string {
-  const host = cfg.jupiterApiKey ? 'https://api.jup.ag' : 'https://lite-api.jup.ag';
+  // lite-api.jup.ag was retired on 2026-01-31: keyless plans call api.jup.ag without a key.
+  const host = 'https://api.jup.ag';
   return cfg.priceSource === 'jupiter-v2' ? `${host}/price/v2` : `${host}/price/v3`;
 }
 

@@ -6,18 +6,17 @@ import { readFile, stat } from 'node:fs/promises';
 import { extname } from 'node:path';
 import type { Command } from 'commander';
 import { loadConfig } from '../config.js';
-import { openStore } from '../store/index.js';
 import type { Store, TokenSortField } from '../store/types.js';
 import { systemClock } from '../core/clock.js';
-import { PLANS, type PlanName } from '../core/types.js';
+import { PLANS, type PlanName, type TokenWithState } from '../core/types.js';
 import { analyzeTokenDistribution, getRefreshRecommendations } from '../core/rank-analyzer.js';
-import { projectPlan } from '../simulate/index.js';
 import { formatAnalysis } from './analyze-format.js';
 import { parseTokenFile } from './import-file.js';
 import { parsePositiveInt, UsageError } from './util.js';
 
 async function withStore<T>(fn: (store: Store) => Promise<T>): Promise<T> {
   const config = loadConfig(process.env);
+  const { openStore } = await import('../store/index.js');
   const store = await openStore({ databaseUrl: config.databaseUrl ?? undefined, dataDir: config.dataDir });
   try {
     await store.migrate();
@@ -147,8 +146,9 @@ export function registerDataCommands(program: Command): void {
         throw new UsageError(`--plan: expected one of ${Object.keys(PLANS).join(', ')}, got ${o.plan}`);
       }
       const config = loadConfig(process.env, { plan: o.plan });
+      const { projectPlan } = await import('../simulate/index.js');
       const report = await withStore(async (store) => {
-        const attrs = [];
+        const attrs: (TokenWithState & { lastPriceChangeAt: number | null; sigma: number | null })[] = [];
         for await (const page of store.loadActiveTokens()) {
           for (const t of page)
             attrs.push({ ...t, lastPriceChangeAt: t.last_price_change, sigma: t.schedule?.sigma ?? null });

@@ -7,6 +7,11 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { registerMarketCommand } from './market-command.js';
+import { registerServiceCommands } from './service-commands.js';
+import { registerDataCommands } from './data-commands.js';
+import { registerSimulateCommand } from './simulate-command.js';
+import { UsageError } from './util.js';
+import { ConfigError } from '../config.js';
 
 export function buildProgram(): Command {
   const program = new Command('token-refresh');
@@ -15,6 +20,9 @@ export function buildProgram(): Command {
     .version('0.1.0')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  registerServiceCommands(program);
+  registerDataCommands(program);
+  registerSimulateCommand(program);
   registerMarketCommand(program);
   return program;
 }
@@ -31,8 +39,15 @@ export async function runCli(argv: readonly string[] = process.argv): Promise<nu
     }
     const message = err instanceof Error ? err.message : String(err);
     process.stderr.write(`token-refresh: ${message.split('\n')[0]}\n`);
+    // Bad input (a flag value, a configuration variable, an import row) is a usage error: 2.
+    if (err instanceof UsageError || err instanceof ConfigError || isInputError(err)) return 2;
     return 1;
   }
+}
+
+function isInputError(err: unknown): boolean {
+  const name = err instanceof Error ? err.name : '';
+  return name === 'ImportError' || name === 'TokenValidationError' || name === 'UnsafeBindingError';
 }
 
 function invokedDirectly(): boolean {

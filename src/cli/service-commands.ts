@@ -7,10 +7,8 @@
 import { type Command, Option } from 'commander';
 import { loadConfig, describeConfig, type Config } from '../config.js';
 import { createLogger, type Logger } from '../logger.js';
-import { initializeTokenRefresh } from '../integration.js';
-import { startApiServer, assertSafeBinding } from '../api/server.js';
-import { openStore } from '../store/index.js';
-import { startDemo } from '../demo.js';
+// Heavy modules (database drivers, fastify) load inside the actions so `--help` and the light
+// commands start fast.
 import { parsePositiveInt, UsageError } from './util.js';
 
 const SHUTDOWN_DEADLINE_MS = 9_500;
@@ -71,6 +69,9 @@ export function registerServiceCommands(program: Command): void {
   serviceOptions(program.command('start').description('run the scheduler service with its HTTP API')).action(
     async (o: Record<string, unknown>) => {
       const config = loadConfig(process.env, flagsToConfig(o));
+      const { startApiServer } = await import('../api/server.js');
+      const { assertSafeBinding } = await import('../api/auth.js');
+      const { initializeTokenRefresh } = await import('../integration.js');
       assertSafeBinding(config.host, config.adminToken ?? undefined);
       const log = createLogger({
         level: config.logLevel,
@@ -110,6 +111,7 @@ export function registerServiceCommands(program: Command): void {
       if (!['optimal', 'tiered', 'uniform'].includes(o.policy))
         throw new UsageError(`--policy: unknown policy ${o.policy}`);
       const log = createLogger({ level: process.env.LOG_LEVEL ?? 'info' });
+      const { startDemo } = await import('../demo.js');
       const demo = await startDemo({
         tokens,
         apiPort: port,
@@ -151,6 +153,7 @@ export function registerServiceCommands(program: Command): void {
     .description('apply database migrations (DATABASE_URL, or the embedded database)')
     .action(async () => {
       const config = loadConfig(process.env);
+      const { openStore } = await import('../store/index.js');
       const store = await openStore({
         databaseUrl: config.databaseUrl ?? undefined,
         dataDir: config.dataDir,

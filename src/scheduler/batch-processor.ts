@@ -7,8 +7,9 @@
  *  - An upstream failure (429, 5xx, timeout, malformed answer, open circuit) is the source's
  *    fault: the limiter/breaker back off the source; no token is charged a miss.
  *  - A missing or invalid quote backs that token off (2 s doubling to 5 min). A token is
- *    deactivated only after a long streak of misses AND only from an answer that carried other
- *    valid quotes (the source is evidently healthy), so an outage never deactivates anything.
+ *    deactivated only after a long streak of misses AND only while the source keeps delivering
+ *    valid quotes for other tokens (within the last hour), so an outage, or a source that
+ *    answers nothing, never deactivates anything.
  *  - A failed write is retried once more here (the store already retries transient errors);
  *    after that the batch's tokens are left exactly as they were.
  */
@@ -64,6 +65,9 @@ export interface BatchProcessorOptions {
   writeRetryDelayMs?: number;
 }
 
+/** A miss counts towards deactivation only if the source delivered a valid quote this recently. */
+export const SOURCE_HEALTH_WINDOW_MS = 3600_000;
+
 export class StoreWriteError extends Error {
   constructor(cause: unknown) {
     super(
@@ -90,6 +94,7 @@ interface Pending {
 
 export class BatchProcessor {
   private readonly volatility = new VolatilityEstimator();
+  private lastQuoteAt = -Infinity;
 
   constructor(private readonly o: BatchProcessorOptions) {}
 
@@ -109,7 +114,9 @@ export class BatchProcessor {
       return { kind: 'upstream-failed', error, durationMs: this.o.clock.now() - started, perToken };
     }
     const now = this.o.clock.now();
-    const sourceHealthy = answer.quotes.size > 0;
+    if (answer.quotes.size > 0) this.lastQuoteAt = now;
+    // The source counts as healthy while it keeps delivering valid quotes for other tokens.
+    const sourceHealthy = now - this.lastQuoteAt <= SOURCE_HEALTH_WINDOW_MS;
     const invalid = new Map(answer.invalid.map((i) => [i.mint, i.reason]));
     const successes: PriceObservation[] = [];
     const misses: TokenMiss[] = [];

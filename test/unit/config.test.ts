@@ -76,6 +76,8 @@ describe('loadConfig', () => {
     const s = JSON.stringify(describeConfig(c));
     expect(s).not.toMatch(/jup-secret-key|admin-token-0123456789|pw123/);
     expect(defaultPriceUrl(c)).toBe('https://api.jup.ag/price/v3');
-    expect(defaultPriceUrl({ ...c, jupiterApiKey: null })).toBe('https://lite-api.jup.ag/price/v3');
+    expect(defaultPriceUrl({ priceSource: 'jupiter-v2', jupiterApiKey: null })).toBe(
+      'https://api.jup.ag/price/v2',
+    );
   });
 });
