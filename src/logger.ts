@@ -2,7 +2,7 @@
  * JSON logs (pino) with secrets redacted; pretty on a TTY. The API key and admin token are also
  * scrubbed from any string that reaches a log line through `redactSecrets`.
  */
-import { pino, type Logger as PinoLogger } from 'pino';
+import { pino, type Logger as PinoLogger, type LoggerOptions } from 'pino';
 
 export type Logger = PinoLogger;
 
@@ -24,28 +24,28 @@ export function createLogger(
 ): Logger {
   const pretty = opts.pretty ?? (process.stdout.isTTY === true && !process.env.CI);
   const secrets = (opts.secrets ?? []).filter((s): s is string => !!s && s.length >= 4);
-  return pino({
+  const options: LoggerOptions = {
     level: opts.level ?? 'info',
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
-    hooks: secrets.length
-      ? {
-          logMethod(args, method) {
-            const scrubbed = args.map((a) => (typeof a === 'string' ? redactSecrets(a, secrets) : a));
-            method.apply(this, scrubbed as Parameters<typeof method>);
-          },
-        }
-      : undefined,
-    formatters: secrets.length
-      ? {
-          log(obj) {
-            return JSON.parse(redactSecrets(JSON.stringify(obj), secrets)) as Record<string, unknown>;
-          },
-        }
-      : undefined,
-    transport: pretty
-      ? { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss' } }
-      : undefined,
-  });
+  };
+  if (secrets.length) {
+    // Scrub secrets from free-text messages and from serialised objects (e.g. error messages).
+    options.hooks = {
+      logMethod(args, method) {
+        const scrubbed = args.map((a) => (typeof a === 'string' ? redactSecrets(a, secrets) : a));
+        method.apply(this, scrubbed as Parameters<typeof method>);
+      },
+    };
+    options.formatters = {
+      log(obj) {
+        return JSON.parse(redactSecrets(JSON.stringify(obj), secrets)) as Record<string, unknown>;
+      },
+    };
+  }
+  if (pretty) {
+    options.transport = { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss' } };
+  }
+  return pino(options);
 }
 
 export function redactSecrets(text: string, secrets: readonly string[]): string {

@@ -494,7 +494,7 @@ export class TokenRefreshScheduler {
       policy: this.o.policy.name,
       startedAt: this.startedAt,
       now,
-      tokens: { active: this.tokens.size, queued: this.queue.size, due: this.queue.countDue?.(now) ?? 0 },
+      tokens: { active: this.tokens.size, queued: this.queue.size, due: this.queue.countDue(now, 100_000) },
       plan: {
         requestsPerMinute: this.o.requestsPerMinute,
         effectiveRequestsPerMinute: this.o.limiter.effectiveMaxRequests,
