@@ -5,7 +5,7 @@
  *    - batched: store.writeRefreshResults, batches of 50 and of 500 (one statement per batch:
  *      arrays + unnest, one implicit transaction);
  *    - per-row baseline: the origin's pattern, one statement per token inside one transaction of
- *      500 (the very same statement with one-element arrays, so the only difference is the
+ *      50 (the very same statement with one-element arrays, so the only difference is the
  *      number of statements and round trips).
  *    Every result carries a new price (worst case: every token also gets a history row) and a
  *    schedule row, as the scheduler writes them.
@@ -20,6 +20,7 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import type { PriceObservation, RefreshBatchWrite, ScheduleState } from '../src/core/types.js';
@@ -171,7 +172,7 @@ async function writeBench(store: Store): Promise<WriteCase[]> {
   const ids: number[] = [];
   for await (const page of store.loadActiveTokens()) ids.push(...page.map((t) => t.id));
   const kind = store.kind;
-  const perRow = await timeCase(kind, 'per-row', 500, (s) => writePerRow(store, makeBatch(ids, s, 500)));
+  const perRow = await timeCase(kind, 'per-row', 50, (s) => writePerRow(store, makeBatch(ids, s, 50)));
   const cases = [perRow];
   for (const size of [50, 500]) {
     const c = await timeCase(kind, 'batched', size, async (s) => {
@@ -288,6 +289,7 @@ async function main(): Promise<void> {
   const url = withDatabase(BASE_URL, dbName);
   await admin(`CREATE DATABASE ${dbName}`);
   const started = performance.now();
+  const loadAtStart = +loadavg()[0].toFixed(2);
   try {
     const writes: WriteCase[] = [];
     const pglite = await openStore({ dataDir: 'memory://' });
@@ -303,7 +305,9 @@ async function main(): Promise<void> {
       await pgStore.close();
     }
 
+    const seedStart = performance.now();
     const seeded = await seedMillion(url);
+    const seedSeconds = +((performance.now() - seedStart) / 1000).toFixed(1);
     const loads = [await runChild(url, 'stream'), await runChild(url, 'retain')];
 
     const pgBatched = writes.filter((w) => w.backend === 'postgres' && w.pattern === 'batched');
@@ -311,9 +315,12 @@ async function main(): Promise<void> {
     const result = {
       benchmark: 'db',
       node: process.version,
+      // The machine's state matters: other processes compete for the same cores.
+      cpus: cpus().length,
+      loadAverage1mAtStart: loadAtStart,
       secondsPerCase: SECONDS_PER_CASE,
       writes,
-      load: { seededActiveTokens: seeded, runs: loads },
+      load: { seededActiveTokens: seeded, seedSeconds, runs: loads },
       targets: {
         postgresResultsPerSecond: {
           target: 30_000,

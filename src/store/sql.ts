@@ -58,13 +58,22 @@ const STATE_FROM = `FROM tokens t
 
 const VIEW_FROM = `FROM tokens t LEFT JOIN token_prices p ON p.token_id = t.id`;
 
-/** Keyset page of active tokens: $1 = last id seen (0 to start), $2 = page size. */
-export const LOAD_ACTIVE_PAGE = `SELECT ${STATE_COLUMNS} ${STATE_FROM}
+/**
+ * Keyset page of active tokens: $1 = last id seen (0 to start), $2 = page size.
+ * The `> $1` repeated on the joined tables is not redundant for the planner: without it, it
+ * picks merge joins whose price/schedule index scans start at id 0 on every page, so page k
+ * reads k × pageSize rows (measured: page 50 of 1M took 1 s instead of 60 ms).
+ */
+const KEYSET_FROM = `FROM tokens t
+  LEFT JOIN token_prices p ON p.token_id = t.id AND p.token_id > $1::bigint
+  LEFT JOIN token_schedule s ON s.token_id = t.id AND s.token_id > $1::bigint`;
+
+export const LOAD_ACTIVE_PAGE = `SELECT ${STATE_COLUMNS} ${KEYSET_FROM}
 WHERE t.is_active AND t.id > $1::bigint
 ORDER BY t.id LIMIT $2::int`;
 
 /** Same, restricted to partitions: $3 = smallint[]. Served by tokens_partition_active_idx. */
-export const LOAD_ACTIVE_PAGE_PARTITIONS = `SELECT ${STATE_COLUMNS} ${STATE_FROM}
+export const LOAD_ACTIVE_PAGE_PARTITIONS = `SELECT ${STATE_COLUMNS} ${KEYSET_FROM}
 WHERE t.is_active AND t.id > $1::bigint AND t.partition = ANY($3::smallint[])
 ORDER BY t.id LIMIT $2::int`;
 
