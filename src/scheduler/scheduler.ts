@@ -213,7 +213,14 @@ export class TokenRefreshScheduler {
   }
 
   private enqueue(t: SchedToken): void {
-    this.queue.enqueue({ id: t.id, priority: this.calculateTokenPriority(t), dueAt: t.schedule.nextDueAt });
+    // A negative manual boost can make a score negative; the queue only orders non-negative
+    // priorities, and "below everything" is what such a token means anyway.
+    const p = this.calculateTokenPriority(t);
+    this.queue.enqueue({
+      id: t.id,
+      priority: Number.isFinite(p) ? Math.max(0, p) : 0,
+      dueAt: t.schedule.nextDueAt,
+    });
   }
 
   /** Incremental pick-up of new, edited and deactivated tokens (never rebuilds the queue). */
