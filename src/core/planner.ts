@@ -192,13 +192,20 @@ export function planRefreshIntervals(tokens: readonly PlanInput[] | PlanColumns,
   const budget = C - reserved;
   const m = active.length;
 
+  // Per active token: λ and ln λ − ln w, so one evaluation is a lookup and a division each.
+  const lamA = new Float64Array(m);
+  const offA = new Float64Array(m);
+  for (let k = 0; k < m; k++) {
+    const i = active[k]!;
+    lamA[k] = lambdas[i]!;
+    offA[k] = Math.log(lambdas[i]!) - lnW[i]!;
+  }
   const rateAt = (lnMu: number, write: boolean): number => {
     let sum = 0;
     for (let k = 0; k < m; k++) {
-      const i = active[k]!;
-      const lam = lambdas[i]!;
-      const T = clamp(inverseUFromLn(Math.log(lam) + lnMu - lnW[i]!) / lam, tMin, tMax);
-      if (write) intervals[i] = T;
+      const lam = lamA[k]!;
+      const T = clamp(inverseUFromLn(offA[k]! + lnMu) / lam, tMin, tMax);
+      if (write) intervals[active[k]!] = T;
       sum += 1 / T;
     }
     return sum;
@@ -291,7 +298,7 @@ function solveLnMu(
   let side = 0;
   let trueFHi = fHi; // fHi is scaled by the Illinois step; stop on the real value
   for (let iter = 0; iter < 200; iter++) {
-    if (hi - lo < 1e-13 || -trueFHi <= budget * 1e-10) break;
+    if (hi - lo < 1e-13 || -trueFHi <= budget * 1e-9) break;
     let x = (lo * fHi - hi * fLo) / (fHi - fLo);
     if (!(x > lo && x < hi) || iter % 8 === 7) x = 0.5 * (lo + hi);
     const fx = f(x);

@@ -222,7 +222,7 @@ export class CohortPrior {
     this.overall = this.defaultSigma;
   }
 
-  /** Recompute the medians from the current token set. O(N log N). */
+  /** Recompute the medians from the current token set. O(N). */
   update(members: Iterable<CohortMember>): void {
     const groups = new Map<TierName, number[]>();
     const all: number[] = [];
@@ -251,8 +251,39 @@ export class CohortPrior {
   }
 }
 
+/** Median by quickselect (Hoare), O(n) on average; the input array is reordered. */
 function median(values: number[]): number {
-  const a = Float64Array.from(values).sort();
-  const mid = a.length >> 1;
-  return a.length % 2 === 1 ? a[mid]! : 0.5 * (a[mid - 1]! + a[mid]!);
+  const n = values.length;
+  const k = n >> 1;
+  const hi = select(values, k);
+  if (n % 2 === 1) return hi;
+  let lo = -Infinity;
+  for (let i = 0; i < k; i++) if (values[i]! > lo) lo = values[i]!;
+  return 0.5 * (lo + hi);
+}
+
+/** The k-th smallest value; afterwards values[0..k) ≤ values[k] ≤ values(k..]. */
+function select(a: number[], k: number): number {
+  let left = 0;
+  let right = a.length - 1;
+  while (left < right) {
+    const pivot = a[(left + right) >> 1]!;
+    let i = left;
+    let j = right;
+    while (i <= j) {
+      while (a[i]! < pivot) i++;
+      while (a[j]! > pivot) j--;
+      if (i <= j) {
+        const t = a[i]!;
+        a[i] = a[j]!;
+        a[j] = t;
+        i++;
+        j--;
+      }
+    }
+    if (k <= j) right = j;
+    else if (k >= i) left = i;
+    else break;
+  }
+  return a[k]!;
 }

@@ -31,6 +31,8 @@ export interface OptimalPolicyOptions {
   tiers?: readonly TierDef[];
   estimator?: VolatilityEstimator;
   prior?: CohortPrior;
+  /** Minimum time between cohort-prior refreshes at replan, ms (default 300 000). */
+  priorRefreshMs?: number;
 }
 
 interface CachedAttrs {
@@ -53,6 +55,10 @@ export class OptimalPolicy implements RefreshPolicy {
   private tMax = Infinity;
   private idleInterval = Infinity;
   private lastPlan: Plan | null = null;
+  private priorUpdatedAt: number | null = null;
+  private priorTokenCount = 0;
+  /** Minimum time between cohort-prior refreshes, ms (default 5 min). */
+  readonly priorRefreshMs: number;
 
   constructor(opts: OptimalPolicyOptions = {}) {
     this.deviation = opts.deviation ?? 0.01;
@@ -62,6 +68,7 @@ export class OptimalPolicy implements RefreshPolicy {
     this.tiers = opts.tiers ?? DEFAULT_TIERS;
     this.estimator = opts.estimator ?? new VolatilityEstimator();
     this.prior = opts.prior ?? new CohortPrior();
+    this.priorRefreshMs = opts.priorRefreshMs ?? 300_000;
   }
 
   /**
@@ -125,24 +132,35 @@ export class OptimalPolicy implements RefreshPolicy {
     return this.lastPlan;
   }
 
-  replan(tokens: Iterable<PolicyToken>, ctx: PolicyContext, _now: number): void {
+  replan(tokens: Iterable<PolicyToken>, ctx: PolicyContext, now: number): void {
     checkContext(ctx);
     const list = Array.isArray(tokens) ? (tokens as PolicyToken[]) : Array.from(tokens);
     // Forget removed tokens now and then (the caches only ever hold recomputable values).
     if (this.attrCacheSparse.size > 2 * list.length + 1024) this.attrCacheSparse.clear();
     const tierNames = list.map((t) => this.attrs(t).tier);
-    // One reused member object: update() reads each as it is yielded.
-    const member: CohortMember = { tier: 'INACTIVE', sigma: null, sigmaSamples: 0 };
-    this.prior.update(
-      (function* () {
-        for (let i = 0; i < list.length; i++) {
-          member.tier = tierNames[i]!;
-          member.sigma = list[i]!.sigma;
-          member.sigmaSamples = list[i]!.sigmaSamples;
-          yield member;
-        }
-      })(),
-    );
+    // The cohort priors move slowly (medians over thousands of tokens): refresh them at most
+    // every `priorRefreshMs`, or at once when the token set changed by more than 10 %.
+    if (
+      this.priorUpdatedAt === null ||
+      now - this.priorUpdatedAt >= this.priorRefreshMs ||
+      now < this.priorUpdatedAt ||
+      Math.abs(list.length - this.priorTokenCount) > 0.1 * this.priorTokenCount
+    ) {
+      // One reused member object: update() reads each as it is yielded.
+      const member: CohortMember = { tier: 'INACTIVE', sigma: null, sigmaSamples: 0 };
+      this.prior.update(
+        (function* () {
+          for (let i = 0; i < list.length; i++) {
+            member.tier = tierNames[i]!;
+            member.sigma = list[i]!.sigma;
+            member.sigmaSamples = list[i]!.sigmaSamples;
+            yield member;
+          }
+        })(),
+      );
+      this.priorUpdatedAt = now;
+      this.priorTokenCount = list.length;
+    }
     let manualRate = 0;
     let m = 0;
     for (const t of list) {
