@@ -17,6 +17,7 @@ export type ApiErrorCode =
   | 'upstream_error'
   | 'circuit_open'
   | 'not_ready'
+  | 'overloaded'
   | 'service_unavailable'
   | 'internal';
 

@@ -9,6 +9,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { BatchFailedEvent, SchedulerStatus } from '../scheduler/types.js';
+import type { AdmissionGate } from './admission.js';
 import type { ApiService, OptionalStatusExtras } from './types.js';
 
 export type UpstreamOutcome =
@@ -190,6 +191,33 @@ export class ApiMetrics {
       if (wait > this.lastLimiterWait) this.limiterWait.inc(wait - this.lastLimiterWait);
       this.lastLimiterWait = wait;
     }
+  }
+
+  /** Exports the API's own admission counters (requests delayed / refused under a flood). */
+  attachAdmission(gate: AdmissionGate): void {
+    const counter = (name: string, help: string, read: () => number): void => {
+      let seen = 0;
+      new Counter({
+        name,
+        help,
+        registers: [this.registry],
+        collect() {
+          const v = read();
+          if (v > seen) this.inc(v - seen);
+          seen = v;
+        },
+      });
+    };
+    counter(
+      'token_refresh_api_requests_delayed_total',
+      'API requests that waited for their turn under the request-rate limit',
+      () => gate.stats.delayed,
+    );
+    counter(
+      'token_refresh_api_requests_rejected_total',
+      'API requests answered 503 overloaded by the request-rate limit',
+      () => gate.stats.rejected,
+    );
   }
 
   /** The exposition text for a scrape. */

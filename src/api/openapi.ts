@@ -37,7 +37,9 @@ export function buildOpenApiDocument(version = '0.1.0'): Record<string, unknown>
       version,
       description:
         'Monitoring and control of the token price refresh scheduler. Mutating routes need ' +
-        '`Authorization: Bearer $TOKEN_REFRESH_ADMIN_TOKEN`. Errors are `{ error, message }`.',
+        '`Authorization: Bearer $TOKEN_REFRESH_ADMIN_TOKEN`. Errors are `{ error, message }`. ' +
+        'Over the request-rate limit (default 200/s) a request waits its turn or, if that would ' +
+        'take too long, gets 503 `overloaded` with Retry-After (probes are exempt).',
     },
     components: {
       securitySchemes: { adminToken: { type: 'http', scheme: 'bearer' } },

@@ -6,7 +6,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { CircuitOpenError, PriceSourceError, RateLimitedError } from '../sources/types.js';
 import { ApiError, BadRequestError, NotFoundError } from './errors.js';
-import type { ApiMetrics } from './metrics.js';
+import type { SchedulerStatus } from '../scheduler/types.js';
+import type { TtlCache } from './ttl-cache.js';
 import type { ApiService } from './types.js';
 import { emptyQuerySchema, parseAddress, parseListQuery, parseOrThrow, parseSettings } from './validation.js';
 
@@ -49,12 +50,18 @@ function refreshFailure(err: unknown, now: number): unknown {
   return err;
 }
 
-export function registerRoutes(
-  app: FastifyInstance,
-  service: ApiService,
-  deps: { metrics: ApiMetrics; admin: Guard; openapi: Record<string, unknown> },
-): void {
-  const { metrics, admin, openapi } = deps;
+export interface RouteDeps {
+  admin: Guard;
+  openapi: Record<string, unknown>;
+  /** Status snapshot, recomputed at most every few hundred ms. */
+  status: TtlCache<SchedulerStatus>;
+  /** Prometheus exposition text, recomputed at most once a second. */
+  metricsText: TtlCache<string>;
+  metricsContentType: string;
+}
+
+export function registerRoutes(app: FastifyInstance, service: ApiService, deps: RouteDeps): void {
+  const { admin, openapi } = deps;
 
   app.get('/healthz', async () => ({ status: 'ok', now: service.clock.now() }));
 
@@ -78,13 +85,13 @@ export function registerRoutes(
   });
 
   app.get('/metrics', async (_req, reply) => {
-    const body = await metrics.scrape();
-    return reply.header('content-type', metrics.contentType).send(body);
+    const body = await deps.metricsText.get();
+    return reply.header('content-type', deps.metricsContentType).send(body);
   });
 
   app.get('/api/v1/openapi.json', async () => openapi);
 
-  app.get('/api/v1/status', async () => service.status());
+  app.get('/api/v1/status', async () => deps.status.get());
 
   app.get('/api/v1/recommendations', async () => service.recommendations());
 
@@ -128,6 +135,7 @@ export function registerRoutes(
     rejectQueryAndBody(req);
     service.pause();
     req.log.info({ event: 'scheduler_paused' }, 'scheduler paused by admin');
+    deps.status.invalidate();
     const status = service.status();
     return { paused: status.paused, status };
   });
@@ -136,6 +144,7 @@ export function registerRoutes(
     rejectQueryAndBody(req);
     service.resume();
     req.log.info({ event: 'scheduler_resumed' }, 'scheduler resumed by admin');
+    deps.status.invalidate();
     const status = service.status();
     return { paused: status.paused, status };
   });

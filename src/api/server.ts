@@ -14,12 +14,15 @@
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import fastifyWebsocket from '@fastify/websocket';
 import { assertSafeBinding, createAdminGuard, isCrossOrigin, normaliseAdminToken } from './auth.js';
+import { AdmissionGate, type AdmissionOptions } from './admission.js';
+import { systemClock } from '../core/clock.js';
 import { ApiError, codeForStatus } from './errors.js';
 import { ApiMetrics } from './metrics.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { registerRoutes } from './routes.js';
 import { registerDashboard } from './static.js';
 import { CLOSE_GOING_AWAY, StreamHub, type StreamOptions, type StreamSocket } from './stream.js';
+import { TtlCache } from './ttl-cache.js';
 import type { ApiService } from './types.js';
 
 export const DEFAULT_BODY_LIMIT = 64 * 1024;
@@ -50,6 +53,21 @@ export interface ApiServerConfig {
   publicDir?: string;
   /** Export Node process metrics too. Default true. */
   defaultMetrics?: boolean;
+  /**
+   * Request-rate admission control (token bucket, real time) so an HTTP flood cannot take the
+   * event loop from the scheduler; false disables it. Default 200 req/s, burst 100.
+   */
+  admission?: AdmissionOptions | false;
+  /** Real-time TTL of the cached status snapshot, ms. Default 250. */
+  statusCacheMs?: number;
+  /** Real-time TTL of the cached /metrics text, ms. Default 1000. */
+  metricsCacheMs?: number;
+}
+
+/** Probes and WebSocket upgrades bypass admission (the stream has its own client cap). */
+function bypassesAdmission(url: string, upgrade: string | undefined): boolean {
+  if (url === '/healthz' || url === '/readyz') return true;
+  return url === '/api/v1/stream' && upgrade?.toLowerCase() === 'websocket';
 }
 
 declare module 'fastify' {
@@ -181,14 +199,31 @@ export async function buildServer(service: ApiService, config: ApiServerConfig):
     },
   });
 
+  // Real time on purpose: these protect CPU, which is spent in real time whatever the service
+  // clock says (tests drive the service on a ManualClock).
+  const gate = config.admission === false ? null : new AdmissionGate(systemClock, config.admission);
+  if (gate) {
+    metrics.attachAdmission(gate);
+    app.addHook('onRequest', async (req) => {
+      if (bypassesAdmission(req.url, req.headers.upgrade)) return;
+      const wait = gate.acquire();
+      if (wait) await wait;
+    });
+  }
+  const statusCache = new TtlCache(systemClock, config.statusCacheMs ?? 250, () => service.status());
+  const metricsCache = new TtlCache(systemClock, config.metricsCacheMs ?? 1000, () => metrics.scrape());
+
   registerRoutes(app, service, {
-    metrics,
     admin: createAdminGuard({ adminToken, host: config.host }),
     openapi: buildOpenApiDocument(),
+    status: statusCache,
+    metricsText: metricsCache,
+    metricsContentType: metrics.contentType,
   });
   await registerDashboard(app, config.publicDir);
 
   app.addHook('onClose', async () => {
+    gate?.close();
     hub.close();
     metrics.dispose();
   });
@@ -204,6 +239,7 @@ export interface StartApiServerOptions {
   stream?: StreamOptions;
   bodyLimit?: number;
   publicDir?: string;
+  admission?: AdmissionOptions | false;
 }
 
 export interface RunningApiServer {
@@ -229,6 +265,7 @@ export async function startApiServer(
     stream: opts.stream,
     bodyLimit: opts.bodyLimit,
     publicDir: opts.publicDir,
+    admission: opts.admission,
   });
   await app.listen({ host: opts.host, port: opts.port });
   const addr = app.server.address();
