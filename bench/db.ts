@@ -20,11 +20,12 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import type { PriceObservation, RefreshBatchWrite, ScheduleState } from '../src/core/types.js';
-import { openStore, partitionOf } from '../src/store/index.js';
+import { openStore, PARTITION_COUNT } from '../src/store/index.js';
 import { PgStore } from '../src/store/pg-store.js';
 import { PgliteStore } from '../src/store/pglite-store.js';
 import { WRITE_BATCH } from '../src/store/sql.js';
@@ -73,7 +74,11 @@ interface WriteCase {
   results: number;
   seconds: number;
   resultsPerSecond: number;
+  /** CPU seconds used by the bench process and the Postgres backends serving it. */
+  cpuSeconds: number;
+  resultsPerCpuSecond: number;
   ratioVsPerRow?: number;
+  cpuRatioVsPerRow?: number;
 }
 
 let tick = 0;
@@ -137,16 +142,60 @@ async function writePerRow(store: Store, batch: RefreshBatchWrite): Promise<void
   });
 }
 
+/**
+ * CPU time (ms) spent so far by this process plus, for Postgres, by the server backends serving
+ * the bench database (from /proc/<pid>/stat; same machine). Wall-clock results/s on a shared,
+ * loaded machine mostly measure the queue for a core; results per CPU-second measure the work.
+ */
+type CpuSampler = () => Promise<Map<string, number>>;
+
+const CLK_TCK = 100; // Linux USER_HZ
+
+function procCpuMs(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK; // utime + stime
+  } catch {
+    return null;
+  }
+}
+
+function cpuSampler(store: Store): CpuSampler {
+  return async () => {
+    const u = process.cpuUsage();
+    const out = new Map<string, number>([['self', (u.user + u.system) / 1000]]);
+    if (store instanceof PgStore) {
+      const res = await store.executor.query<{ pid: number }>(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend'",
+      );
+      for (const { pid } of res.rows) {
+        const ms = procCpuMs(pid);
+        if (ms !== null) out.set(`pg:${pid}`, ms);
+      }
+    }
+    return out;
+  };
+}
+
+function cpuDelta(before: Map<string, number>, after: Map<string, number>): number {
+  let ms = 0;
+  for (const [key, v] of after) ms += v - (before.get(key) ?? 0);
+  return ms;
+}
+
 async function timeCase(
   backend: WriteCase['backend'],
   pattern: WriteCase['pattern'],
   batchSize: number,
+  sampleCpu: CpuSampler,
   step: (start: number) => Promise<void>,
 ): Promise<WriteCase> {
   let start = 0;
   const warmEnd = performance.now() + 300;
   while (performance.now() < warmEnd) await step((start += batchSize));
   let results = 0;
+  const cpu0 = await sampleCpu();
   const t0 = performance.now();
   const end = t0 + SECONDS_PER_CASE * 1000;
   while (performance.now() < end) {
@@ -154,6 +203,8 @@ async function timeCase(
     results += batchSize;
   }
   const seconds = (performance.now() - t0) / 1000;
+  const cpu1 = await sampleCpu();
+  const cpuSeconds = cpuDelta(cpu0, cpu1) / 1000;
   return {
     backend,
     pattern,
@@ -161,6 +212,8 @@ async function timeCase(
     results,
     seconds: +seconds.toFixed(2),
     resultsPerSecond: Math.round(results / seconds),
+    cpuSeconds: +cpuSeconds.toFixed(2),
+    resultsPerCpuSecond: Math.round(results / cpuSeconds),
   };
 }
 
@@ -172,48 +225,61 @@ async function writeBench(store: Store): Promise<WriteCase[]> {
   const ids: number[] = [];
   for await (const page of store.loadActiveTokens()) ids.push(...page.map((t) => t.id));
   const kind = store.kind;
-  const perRow = await timeCase(kind, 'per-row', 50, (s) => writePerRow(store, makeBatch(ids, s, 50)));
+  const cpu = cpuSampler(store);
+  const perRow = await timeCase(kind, 'per-row', 50, cpu, (s) => writePerRow(store, makeBatch(ids, s, 50)));
   const cases = [perRow];
   for (const size of [50, 500]) {
-    const c = await timeCase(kind, 'batched', size, async (s) => {
+    const c = await timeCase(kind, 'batched', size, cpu, async (s) => {
       await store.writeRefreshResults(makeBatch(ids, s, size));
     });
     c.ratioVsPerRow = +(c.resultsPerSecond / perRow.resultsPerSecond).toFixed(1);
+    c.cpuRatioVsPerRow = +(c.resultsPerCpuSecond / perRow.resultsPerCpuSecond).toFixed(1);
     cases.push(c);
   }
   return cases;
 }
 
-/** Insert LOAD_TOKENS tokens (+ price + schedule each) fast: unnest chunks, then INSERT…SELECT. */
-async function seedMillion(url: string): Promise<number> {
+/**
+ * Insert LOAD_TOKENS tokens (+ a price and a schedule each) fast, generated server-side with
+ * generate_series. Bench-only shortcut: `partition` is id mod PARTITION_COUNT here instead of the
+ * FNV-1a hash (the unfiltered load below does not read it). Addresses: 'Bench' + the decimal id
+ * with 0 → z, left-padded with x (all base58, unique, near-sequential for the unique index).
+ */
+async function seedMillion(url: string): Promise<{ tokens: number; seconds: Record<string, number> }> {
   const c = new pg.Client({ connectionString: url });
   await c.connect();
+  const seconds: Record<string, number> = {};
+  const step = async (name: string, sql: string, params: unknown[] = []): Promise<void> => {
+    const t0 = performance.now();
+    await c.query(sql, params);
+    seconds[name] = +((performance.now() - t0) / 1000).toFixed(1);
+  };
   try {
-    await c.query('TRUNCATE tokens RESTART IDENTITY CASCADE');
-    const chunk = 100_000;
-    for (let i = 0; i < LOAD_TOKENS; i += chunk) {
-      const n = Math.min(chunk, LOAD_TOKENS - i);
-      const addrs = Array.from({ length: n }, (_, k) => address(1_000_000_000 + i + k));
-      await c.query(
-        `INSERT INTO tokens (address, symbol, rank, volume_24h, partition, created_at, updated_at)
-         SELECT a, 'T' || r, r, r * 10.0, p, to_timestamp($4::float8 / 1000.0), to_timestamp($4::float8 / 1000.0)
-         FROM unnest($1::text[], $2::int[], $3::smallint[]) AS u(a, r, p)`,
-        [addrs, Array.from({ length: n }, (_, k) => i + k + 1), addrs.map((a) => partitionOf(a)), T0],
-      );
-    }
-    await c.query(
+    await c.query('TRUNCATE tokens, token_prices, token_schedule, token_price_history, token_rank_history');
+    await step(
+      'tokens',
+      `INSERT INTO tokens (address, symbol, rank, volume_24h, partition, created_at, updated_at)
+       SELECT 'Bench' || lpad(translate(g::text, '0', 'z'), 35, 'x'), 'T' || g, g, g * 10.0, g % $2::int,
+         to_timestamp($1::float8 / 1000.0), to_timestamp($1::float8 / 1000.0)
+       FROM generate_series(1, $3::int) AS g`,
+      [T0, PARTITION_COUNT, LOAD_TOKENS],
+    );
+    await step(
+      'prices',
       `INSERT INTO token_prices (token_id, price, change_24h, liquidity, source, block_id, updated_at)
        SELECT id, 1 + id * 1e-7, 0.5, 1e6, 'seed', id, to_timestamp($1::float8 / 1000.0) FROM tokens`,
       [T0],
     );
-    await c.query(
+    await step(
+      'schedules',
       `INSERT INTO token_schedule (token_id, next_due_at, consecutive_failures, sigma, sigma_samples, updated_at)
-       SELECT id, to_timestamp(($1::float8 + id) / 1000.0), 0, 1e-4, 3, to_timestamp($1::float8 / 1000.0) FROM tokens`,
+       SELECT id, to_timestamp(($1::float8 + id) / 1000.0), 0, 1e-4, 3, to_timestamp($1::float8 / 1000.0)
+       FROM tokens`,
       [T0],
     );
-    await c.query('ANALYZE tokens; ANALYZE token_prices; ANALYZE token_schedule');
+    await step('analyze', 'ANALYZE tokens, token_prices, token_schedule');
     const r = await c.query<{ n: string }>('SELECT count(*) AS n FROM tokens WHERE is_active');
-    return Number(r.rows[0].n);
+    return { tokens: Number(r.rows[0].n), seconds };
   } finally {
     await c.end();
   }
@@ -305,41 +371,59 @@ async function main(): Promise<void> {
       await pgStore.close();
     }
 
-    const seedStart = performance.now();
-    const seeded = await seedMillion(url);
-    const seedSeconds = +((performance.now() - seedStart) / 1000).toFixed(1);
+    const seed = await seedMillion(url);
+    const seeded = seed.tokens;
     const loads = [await runChild(url, 'stream'), await runChild(url, 'retain')];
 
-    const pgBatched = writes.filter((w) => w.backend === 'postgres' && w.pattern === 'batched');
-    const best = pgBatched.reduce((a, b) => (b.resultsPerSecond > a.resultsPerSecond ? b : a));
+    const best = writes.find(
+      (w) => w.backend === 'postgres' && w.pattern === 'batched' && w.batchSize === 500,
+    )!;
     const result = {
       benchmark: 'db',
       node: process.version,
-      // The machine's state matters: other processes compete for the same cores.
+      // The machine's state matters: other processes compete for the same cores. results/s is
+      // wall clock (includes waiting for a core); results per CPU-second counts only the work
+      // done by this process and its Postgres backends.
       cpus: cpus().length,
       loadAverage1mAtStart: loadAtStart,
       secondsPerCase: SECONDS_PER_CASE,
       writes,
-      load: { seededActiveTokens: seeded, seedSeconds, runs: loads },
+      load: { seededActiveTokens: seeded, seedSeconds: seed.seconds, runs: loads },
       targets: {
         postgresResultsPerSecond: {
           target: 30_000,
           batch500: best.resultsPerSecond,
+          batch500PerCpuSecond: best.resultsPerCpuSecond,
           met: best.resultsPerSecond >= 30_000,
         },
         postgresRatioVsPerRow: {
           target: 25,
           batch500: best.ratioVsPerRow,
+          batch500Cpu: best.cpuRatioVsPerRow,
           met: (best.ratioVsPerRow ?? 0) >= 25,
         },
       },
       totalSeconds: +((performance.now() - started) / 1000).toFixed(1),
     };
     console.log(JSON.stringify(result, null, 2));
-    console.log('\nRefresh-result writes (token results/s; ratio = batched / per-row on the same backend)');
+    console.log(
+      `\nRefresh-result writes: token results/s (wall) and per CPU-second (bench process + its ` +
+        `Postgres backends); ratio = batched / per-row on the same backend. ` +
+        `${cpus().length} CPUs, load average ${loadAtStart} at start.`,
+    );
     console.log(
       table(
-        ['backend', 'pattern', 'batch', 'results', 'seconds', 'results/s', 'ratio'],
+        [
+          'backend',
+          'pattern',
+          'batch',
+          'results',
+          'seconds',
+          'results/s',
+          'ratio',
+          'results/CPU-s',
+          'CPU ratio',
+        ],
         writes.map((w) => [
           w.backend,
           w.pattern,
@@ -348,6 +432,8 @@ async function main(): Promise<void> {
           w.seconds,
           w.resultsPerSecond,
           w.ratioVsPerRow ? `${w.ratioVsPerRow}x` : '1x (baseline)',
+          w.resultsPerCpuSecond,
+          w.cpuRatioVsPerRow ? `${w.cpuRatioVsPerRow}x` : '1x',
         ]),
       ),
     );
