@@ -13,6 +13,7 @@ import type { FetchPricesResult, PriceQuote, PriceSource } from '../../src/sourc
 import { UpstreamStatusError } from '../../src/sources/types.js';
 import { openStore } from '../../src/store/index.js';
 import type { Store, TokenInput } from '../../src/store/types.js';
+import type { PgliteStore } from '../../src/store/pglite-store.js';
 import { TokenRefreshScheduler } from '../../src/scheduler/scheduler.js';
 
 export const T0 = Date.UTC(2026, 0, 1);
@@ -69,6 +70,30 @@ export interface Harness {
   close(): Promise<void>;
 }
 
+/**
+ * One embedded database per test file (PGlite start-up costs seconds on a loaded machine);
+ * each harness starts from empty tables.
+ */
+let shared: PgliteStore | null = null;
+export async function warmSharedStore(): Promise<void> {
+  if (!shared) {
+    shared = (await openStore({ dataDir: 'memory://' })) as PgliteStore;
+    await shared.migrate();
+  }
+}
+async function freshStore(): Promise<Store> {
+  await warmSharedStore();
+  if (!shared) throw new Error('shared store did not open');
+  await shared.executor.query(
+    'TRUNCATE tokens, token_prices, token_price_history, token_rank_history, token_schedule RESTART IDENTITY CASCADE',
+  );
+  return shared;
+}
+export async function closeSharedStore(): Promise<void> {
+  await shared?.close();
+  shared = null;
+}
+
 export async function makeHarness(opts: {
   tokens: TokenInput[];
   policy?: PolicyName;
@@ -76,8 +101,7 @@ export async function makeHarness(opts: {
   store?: Store;
 }): Promise<Harness> {
   const clock = new ManualClock(T0);
-  const store = opts.store ?? (await openStore({ dataDir: 'memory://' }));
-  await store.migrate();
+  const store = opts.store ?? (await freshStore());
   await store.upsertTokens(opts.tokens, clock.now());
   const source = new ScriptedSource();
   opts.tokens.forEach((t, i) => source.prices.set(t.address, 1 + i));
@@ -104,9 +128,7 @@ export async function makeHarness(opts: {
     scheduler,
     limiter,
     breaker,
-    async close() {
-      if (!opts.store) await store.close();
-    },
+    async close() {},
   };
 }
 

@@ -1,5 +1,12 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { addr, makeHarness, step, type Harness } from './scheduler-harness.js';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  addr,
+  closeSharedStore,
+  makeHarness,
+  step,
+  warmSharedStore,
+  type Harness,
+} from './scheduler-harness.js';
 import type { TokenInput } from '../../src/store/types.js';
 import type { SchedulerEvents } from '../../src/scheduler/types.js';
 import { missBackoffMs, shouldDeactivate } from '../../src/scheduler/token-state.js';
@@ -19,6 +26,8 @@ afterEach(async () => {
   await h?.close();
   h = null;
 });
+beforeAll(warmSharedStore);
+afterAll(closeSharedStore);
 
 describe('per-token miss backoff (seed rule)', () => {
   it('doubles from 2 s to a 5 min cap', () => {

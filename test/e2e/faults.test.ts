@@ -1,6 +1,6 @@
 /**
  * Fault test: 30 s of a misbehaving upstream (20 % 5xx, 5 % malformed answers, 5 % bad prices,
- * some hangs), then a healthy one. Real HTTP against the in-process market simulator, real time.
+ * some hangs, with a 15 s hard outage inside it), then a healthy one. Real HTTP against the in-process market simulator, real time.
  * Outcomes only: no invalid price written, no token deactivated, the breaker opened and closed,
  * refreshes resumed.
  */
@@ -51,7 +51,14 @@ describe('a misbehaving upstream, then a healthy one', () => {
     trs.on('token:deactivated', (e) => deactivated.push(e.address));
     trs.on('price:updated', (e) => written.push({ address: e.address, price: e.newPrice }));
 
-    await sleep(30_000);
+    // 30 s of faults: 10 s mixed, 15 s of a hard outage (long enough for three failures even
+    // behind the 2-4-8 s backoff, so the breaker must open), 5 s mixed
+    await sleep(10_000);
+    const mixed = market.faults();
+    market.setFaults({ errorRate: 1 });
+    await sleep(15_000);
+    market.setFaults(mixed);
+    await sleep(5_000);
     const duringFaults = written.length;
     market.setFaults(NO_FAULTS);
     const deadline = Date.now() + 20_000;
