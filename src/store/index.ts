@@ -49,7 +49,11 @@ export async function openStore(opts: OpenStoreOptions = {}): Promise<Store> {
   const store =
     target.kind === 'postgres'
       ? createPgStore({ ...base, connectionString: target.databaseUrl, max: opts.poolSize })
-      : await createPgliteStore({ ...base, dataDir: target.dataDir });
+      : await createPgliteStore({
+          ...base,
+          dataDir: target.dataDir,
+          migratedTemplate: opts.migrate !== false,
+        });
   if (opts.migrate !== false) {
     try {
       await store.migrate();

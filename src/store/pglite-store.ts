@@ -11,10 +11,17 @@ import { mkdirSync } from 'node:fs';
 import { PGlite } from '@electric-sql/pglite';
 import { BaseStore, type BaseStoreOptions } from './base-store.js';
 import type { Executor, QueryResult, Queryable, Row } from './executor.js';
+import { loadMigrations } from './migrate.js';
+import { openFromTemplate, saveTemplate, templatePath } from './pglite-template.js';
 
 export interface PgliteStoreOptions extends BaseStoreOptions {
   /** Directory for the database files, or `memory://` for a throwaway in-memory database. */
   dataDir: string;
+  /**
+   * `memory://` only: start from a cached, already migrated template (see pglite-template.ts)
+   * and migrate on open. Default false (the store starts empty and unmigrated).
+   */
+  migratedTemplate?: boolean;
 }
 
 /** FIFO mutex: each run() starts after the previous one settles. */
@@ -32,7 +39,7 @@ export class PgliteExecutor implements Executor {
   readonly kind = 'pglite' as const;
   private readonly mutex = new Mutex();
 
-  private constructor(readonly db: PGlite) {}
+  constructor(readonly db: PGlite) {}
 
   static async open(dataDir: string): Promise<PgliteExecutor> {
     if (!dataDir.includes('://')) mkdirSync(dataDir, { recursive: true });
@@ -84,6 +91,14 @@ export class PgliteExecutor implements Executor {
     });
   }
 
+  /** Run `fn` with exclusive use of the (idle) database. */
+  run<T>(fn: (db: PGlite) => Promise<T>): Promise<T> {
+    return this.mutex.run(async () => {
+      await this.ensureIdle();
+      return fn(this.db);
+    });
+  }
+
   close(): Promise<void> {
     return this.mutex.run(async () => {
       await this.ensureIdle().catch(() => undefined);
@@ -101,7 +116,21 @@ export class PgliteStore extends BaseStore {
   }
 }
 
-/** Open a PGlite-backed store (does not migrate; see openStore). */
+/** Open a PGlite-backed store (does not migrate unless `migratedTemplate`; see openStore). */
 export async function createPgliteStore(opts: PgliteStoreOptions): Promise<PgliteStore> {
+  if (opts.migratedTemplate && opts.dataDir === 'memory://') {
+    const file = templatePath(loadMigrations(opts.migrationsDir));
+    const cached = await openFromTemplate(file);
+    if (cached) return new PgliteStore(new PgliteExecutor(cached), opts);
+    const store = new PgliteStore(await PgliteExecutor.open(opts.dataDir), opts);
+    try {
+      await store.migrate();
+      await store.executor.run((db) => saveTemplate(db, file));
+    } catch (err) {
+      await store.close().catch(() => undefined);
+      throw err;
+    }
+    return store;
+  }
   return new PgliteStore(await PgliteExecutor.open(opts.dataDir), opts);
 }

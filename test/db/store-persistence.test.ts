@@ -5,8 +5,10 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ScheduleState, TokenWithState } from '../../src/core/types.js';
 import { StoreClosedError } from '../../src/store/errors.js';
-import { DEFAULT_DATA_DIR, resolveBackend } from '../../src/store/index.js';
-import { findMigrationsDir } from '../../src/store/migrate.js';
+import { existsSync } from 'node:fs';
+import { DEFAULT_DATA_DIR, openStore, resolveBackend } from '../../src/store/index.js';
+import { findMigrationsDir, loadMigrations } from '../../src/store/migrate.js';
+import { templatePath } from '../../src/store/pglite-template.js';
 import type { Store } from '../../src/store/types.js';
 import { addr, backends, count, type TestDatabase } from './backends.js';
 
@@ -39,6 +41,24 @@ describe('openStore backend choice', () => {
     });
     expect(resolveBackend({}, {})).toEqual({ kind: 'pglite', dataDir: DEFAULT_DATA_DIR });
   });
+
+  it('gives every in-memory PGlite store its own migrated database (template cache)', async () => {
+    const a = await openStore({ dataDir: 'memory://' });
+    try {
+      await a.upsertTokens([{ address: addr('Mem', 1) }], T0);
+      const b = await openStore({ dataDir: 'memory://' });
+      try {
+        expect(existsSync(templatePath(loadMigrations()))).toBe(true);
+        expect(await b.migrationsApplied()).toBe(true);
+        expect(await b.countTokens()).toEqual({ total: 0, active: 0 });
+        expect(await a.countTokens()).toEqual({ total: 1, active: 1 });
+      } finally {
+        await b.close();
+      }
+    } finally {
+      await a.close();
+    }
+  }, 120_000);
 
   it('finds the migrations directory from the module location', () => {
     expect(findMigrationsDir()).toMatch(/migrations$/);
