@@ -20,6 +20,7 @@
  * up: its interval grows again once λT passes the elasticity crossover s* ≈ 2.67 (see
  * `elasticityCrossover`).
  */
+import { jumpMarginal, jumpStaleness, kktIntervalWithJumps } from './planner-jumps.js';
 import { dimensionlessG, dimensionlessU, erfcFast, inverseUFromLn, lnUFromLnS } from './planner-math.js';
 
 export interface PlanOptions {
@@ -38,6 +39,8 @@ export interface PlanInput {
   weight: number;
   /** Volatility of log-price per √second. */
   sigma: number;
+  /** Rate (per second) of jumps moving the price by more than X (default 0; planner-jumps.ts). */
+  jumpRate?: number;
 }
 
 export interface Plan {
@@ -82,11 +85,15 @@ export function lambdaOf(sigma: number, deviation: number): number {
   return (sigma * sigma) / (deviation * deviation);
 }
 
-/** g(T): fraction of time more than X off when refreshed every T seconds. */
-export function staleness(T: number, sigma: number, deviation: number): number {
-  if (!(T > 0) || !(sigma > 0)) return 0;
+/**
+ * g(T): fraction of time more than X off when refreshed every T seconds (plus h(T) for a jump
+ * rate, planner-jumps.ts).
+ */
+export function staleness(T: number, sigma: number, deviation: number, jumpRate = 0): number {
+  const h = jumpStaleness(T, jumpRate);
+  if (!(T > 0) || !(sigma > 0)) return h;
   if (T === Infinity) return 1;
-  return dimensionlessG(lambdaOf(sigma, deviation) * T);
+  return Math.min(1, dimensionlessG(lambdaOf(sigma, deviation) * T) + h);
 }
 
 /** g(T) from the table and the fast erfc (~1e-7 relative): for sums over many tokens. */
@@ -98,11 +105,12 @@ export function stalenessFast(T: number, sigma: number, deviation: number): numb
   return g > 0 ? g : 0;
 }
 
-/** U(T) = T·D(T) − ∫₀ᵀ D, the KKT marginal value. */
-export function marginalValue(T: number, sigma: number, deviation: number): number {
-  if (!(T > 0) || !(sigma > 0)) return 0;
+/** U(T) = T·D(T) − ∫₀ᵀ D, the KKT marginal value (plus V(T) for a jump rate). */
+export function marginalValue(T: number, sigma: number, deviation: number, jumpRate = 0): number {
+  const v = jumpMarginal(T, jumpRate);
+  if (!(T > 0) || !(sigma > 0)) return v;
   const lambda = lambdaOf(sigma, deviation);
-  return dimensionlessU(lambda * T) / lambda;
+  return dimensionlessU(lambda * T) / lambda + v;
 }
 
 /**
@@ -121,10 +129,11 @@ function clamp(x: number, lo: number, hi: number): number {
   return x < lo ? lo : x > hi ? hi : x;
 }
 
-/** Columnar input: arrays of weights and sigmas (same length). */
+/** Columnar input: arrays of weights and sigmas (and optionally jump rates), same length. */
 export interface PlanColumns {
   weights: ArrayLike<number>;
   sigmas: ArrayLike<number>;
+  jumpRates?: ArrayLike<number>;
 }
 
 function toColumns(tokens: readonly PlanInput[] | PlanColumns): PlanColumns {
@@ -132,16 +141,23 @@ function toColumns(tokens: readonly PlanInput[] | PlanColumns): PlanColumns {
     const list = tokens as readonly PlanInput[];
     const weights = new Float64Array(list.length);
     const sigmas = new Float64Array(list.length);
+    const jumpRates = list.some((t) => t.jumpRate) ? new Float64Array(list.length) : undefined;
     list.forEach((t, i) => {
       weights[i] = t.weight;
       sigmas[i] = t.sigma;
+      if (jumpRates) jumpRates[i] = t.jumpRate ?? 0;
     });
-    return { weights, sigmas };
+    return { weights, sigmas, jumpRates };
   }
   const cols = tokens as PlanColumns;
   if (cols.weights.length !== cols.sigmas.length) {
     throw new PlanInputError(
       `weights and sigmas must have the same length, got ${cols.weights.length} and ${cols.sigmas.length}`,
+    );
+  }
+  if (cols.jumpRates && cols.jumpRates.length !== cols.weights.length) {
+    throw new PlanInputError(
+      `jumpRates must have the same length as weights, got ${cols.jumpRates.length} and ${cols.weights.length}`,
     );
   }
   return cols;
@@ -153,7 +169,7 @@ function toColumns(tokens: readonly PlanInput[] | PlanColumns): PlanColumns {
  */
 export function planRefreshIntervals(tokens: readonly PlanInput[] | PlanColumns, opts: PlanOptions): Plan {
   checkOptions(opts);
-  const { weights, sigmas } = toColumns(tokens);
+  const { weights, sigmas, jumpRates } = toColumns(tokens);
   const n = weights.length;
   const X = opts.deviation;
   const C = opts.capacityPerSecond;
@@ -164,6 +180,8 @@ export function planRefreshIntervals(tokens: readonly PlanInput[] | PlanColumns,
     const s = sigmas[i]!;
     if (!(w >= 0) || !Number.isFinite(w)) throw new PlanInputError(`weight[${i}] must be >= 0, got ${w}`);
     if (!(s >= 0) || !Number.isFinite(s)) throw new PlanInputError(`sigma[${i}] must be >= 0, got ${s}`);
+    const k = jumpRates ? jumpRates[i]! : 0;
+    if (!(k >= 0) || !Number.isFinite(k)) throw new PlanInputError(`jumpRate[${i}] must be >= 0, got ${k}`);
   }
   if (n === 0)
     return { intervals, mu: 0, J: 0, maxIntervalSeconds: opts.maxIntervalSeconds, heartbeat: true };
@@ -174,16 +192,11 @@ export function planRefreshIntervals(tokens: readonly PlanInput[] | PlanColumns,
   const idleInterval = heartbeat ? opts.maxIntervalSeconds : Math.max(tMin, n / C);
 
   const active: number[] = [];
-  const lambdas = new Float64Array(n);
-  const lnW = new Float64Array(n);
   let reserved = 0;
   for (let i = 0; i < n; i++) {
     const w = weights[i]!;
-    const s = sigmas[i]!;
-    if (w > 0 && s > 0) {
+    if (w > 0 && (sigmas[i]! > 0 || (jumpRates !== undefined && jumpRates[i]! > 0))) {
       active.push(i);
-      lambdas[i] = lambdaOf(s, X);
-      lnW[i] = Math.log(w);
     } else {
       intervals[i] = idleInterval;
       reserved += 1 / idleInterval;
@@ -192,23 +205,41 @@ export function planRefreshIntervals(tokens: readonly PlanInput[] | PlanColumns,
   const budget = C - reserved;
   const m = active.length;
 
-  // Per active token: λ and ln λ − ln w, so one evaluation is a lookup and a division each.
+  // Per active token: λ, ln λ − ln w (one table lookup per evaluation), w and the jump rate.
   const lamA = new Float64Array(m);
   const offA = new Float64Array(m);
+  const wA = new Float64Array(m);
+  const kapA = new Float64Array(m);
+  let anyJumps = false;
   for (let k = 0; k < m; k++) {
     const i = active[k]!;
-    lamA[k] = lambdas[i]!;
-    offA[k] = Math.log(lambdas[i]!) - lnW[i]!;
+    const lam = lambdaOf(sigmas[i]!, X);
+    lamA[k] = lam;
+    wA[k] = weights[i]!;
+    offA[k] = Math.log(lam) - Math.log(weights[i]!);
+    kapA[k] = jumpRates ? jumpRates[i]! : 0;
+    if (kapA[k]! > 0) anyJumps = true;
   }
+  const intervalAt = (k: number, lnMu: number): number => {
+    const lam = lamA[k]!;
+    const upper = lam > 0 ? inverseUFromLn(offA[k]! + lnMu) / lam : Infinity;
+    if (!anyJumps || !(kapA[k]! > 0)) return clamp(upper, tMin, tMax);
+    return kktIntervalWithJumps(Math.exp(lnMu), wA[k]!, lam, kapA[k]!, upper, tMin, tMax);
+  };
   const rateAt = (lnMu: number, write: boolean): number => {
     let sum = 0;
     for (let k = 0; k < m; k++) {
-      const lam = lamA[k]!;
-      const T = clamp(inverseUFromLn(offA[k]! + lnMu) / lam, tMin, tMax);
+      const T = intervalAt(k, lnMu);
       if (write) intervals[active[k]!] = T;
       sum += 1 / T;
     }
     return sum;
+  };
+  /** ln(w·(U(T) + V(T))): the multiplier at which token k sits exactly at interval T. */
+  const lnMarginalAt = (k: number, T: number): number => {
+    const lam = lamA[k]!;
+    const u = lam > 0 ? Math.exp(lnUFromLnS(Math.log(lam * T))) / lam : 0;
+    return Math.log(wA[k]!) + Math.log(u + jumpMarginal(T, kapA[k]!));
   };
 
   let mu = 0;
@@ -216,11 +247,11 @@ export function planRefreshIntervals(tokens: readonly PlanInput[] | PlanColumns,
     if (m / tMin <= budget * (1 + 1e-12)) {
       for (const i of active) intervals[i] = tMin;
     } else {
-      mu = Math.exp(solveLnMu(rateAt, budget, active, lambdas, lnW, tMin, tMax, opts.muHint));
+      mu = Math.exp(solveLnMu(rateAt, budget, m, lnMarginalAt, tMin, tMax, opts.muHint));
       rateAt(Math.log(mu), true);
     }
   }
-  const J = weightedStaleness(weights, sigmas, intervals, X);
+  const J = weightedStaleness(weights, sigmas, intervals, X, jumpRates);
   return { intervals, mu, J, maxIntervalSeconds: tMax, heartbeat };
 }
 
@@ -228,9 +259,8 @@ export function planRefreshIntervals(tokens: readonly PlanInput[] | PlanColumns,
 function solveLnMu(
   rateAt: (lnMu: number, write: boolean) => number,
   budget: number,
-  active: readonly number[],
-  lambdas: Float64Array,
-  lnW: Float64Array,
+  m: number,
+  lnMarginalAt: (k: number, T: number) => number,
   tMin: number,
   tMax: number,
   muHint: number | undefined,
@@ -266,13 +296,11 @@ function solveLnMu(
     // Bracket: at μ_lo every token is at Tmin (rate > budget); at μ_hi the rate is ≤ budget.
     lo = Infinity;
     hi = -Infinity;
-    for (const i of active) {
-      // ln(w·U(T)) = ln w + ln u(λT) − ln λ
-      const lnLam = Math.log(lambdas[i]!);
-      const a = lnW[i]! + lnUFromLnS(lnLam + Math.log(tMin)) - lnLam;
+    for (let k = 0; k < m; k++) {
+      const a = lnMarginalAt(k, tMin);
       if (a < lo) lo = a;
       if (tMax < Infinity) {
-        const b = lnW[i]! + lnUFromLnS(lnLam + Math.log(tMax)) - lnLam;
+        const b = lnMarginalAt(k, tMax);
         if (b > hi) hi = b;
       }
     }
@@ -318,21 +346,44 @@ function solveLnMu(
   return hi;
 }
 
-/** Σ w·g(T) / Σ w for given intervals (0 when all weights are 0). */
+/** Σ w·(g(T) + h(T)) / Σ w for given intervals (0 when all weights are 0). */
 export function weightedStaleness(
   weights: ArrayLike<number>,
   sigmas: ArrayLike<number>,
   intervals: ArrayLike<number>,
   deviation: number,
+  jumpRates?: ArrayLike<number>,
 ): number {
   let num = 0;
   let den = 0;
   for (let i = 0; i < weights.length; i++) {
     const w = weights[i]!;
     den += w;
-    if (w > 0) num += w * stalenessFast(intervals[i]!, sigmas[i]!, deviation);
+    if (!(w > 0)) continue;
+    let g = stalenessFast(intervals[i]!, sigmas[i]!, deviation);
+    if (jumpRates) g = Math.min(1, g + jumpStaleness(intervals[i]!, jumpRates[i]!));
+    num += w * g;
   }
   return den > 0 ? num / den : 0;
+}
+
+/**
+ * A token's planned interval for a given μ: the KKT solution (with its jump rate, if any),
+ * clamped to [tMin, tMax]. What a policy needs to place a new or edited token between re-plans.
+ */
+export function plannedInterval(
+  mu: number,
+  weight: number,
+  sigma: number,
+  jumpRate: number,
+  deviation: number,
+  tMin: number,
+  tMax: number,
+): number {
+  if (!(mu > 0)) return tMin;
+  const upper = kktInterval(mu, weight, sigma, deviation);
+  if (!(jumpRate > 0)) return clamp(upper, tMin, tMax);
+  return kktIntervalWithJumps(mu, weight, lambdaOf(sigma, deviation), jumpRate, upper, tMin, tMax);
 }
 
 /** The predicted J of an optimal plan (planner's J) for tokens with the given weights and σ. */

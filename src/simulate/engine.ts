@@ -165,9 +165,8 @@ export function runSimulation(options: SimOptions): SimResult {
     if (gap < minGap) minGap = gap;
     const tok = tokens[i]!;
     const r = market.refresh(i, t);
-    const prior = optimal ? optimal.priorSigma(tok) : undefined;
     if (!o.oracleSigma) {
-      const next = estimator.observeReturn(tok, r, gap, prior);
+      const next = optimal ? optimal.observe(tok, r, gap) : estimator.observeReturn(tok, r, gap);
       tok.sigma = next.sigma;
       tok.sigmaSamples = next.sigmaSamples;
     }
@@ -280,15 +279,22 @@ export function runSimulation(options: SimOptions): SimResult {
   const blockJ = Array.from(blockStale, (s) => (weightSum > 0 ? s / (weightSum * blockLen) : 0));
   const mean = blockJ.reduce((a, b) => a + b, 0) / blockJ.length;
   const variance = blockJ.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, blockJ.length - 1);
-  const star = planRefreshIntervals(
-    { weights, sigmas: market.sigma },
-    {
-      deviation: o.deviation,
-      capacityPerSecond,
-      minIntervalSeconds: o.minIntervalSeconds,
-      maxIntervalSeconds: o.maxIntervalSeconds,
-    },
-  );
+  // J*: the planner's optimum with the true σ and, when the market has jumps, the true rate of
+  // jumps larger than X (κ = ρ·P(|N(0, η)| > X)); J*_diffusive ignores the jumps (no policy can
+  // reach it when jumps exist).
+  const plan = (jumpRates?: Float64Array) =>
+    planRefreshIntervals(
+      { weights, sigmas: market.sigma, jumpRates },
+      {
+        deviation: o.deviation,
+        capacityPerSecond,
+        minIntervalSeconds: o.minIntervalSeconds,
+        maxIntervalSeconds: o.maxIntervalSeconds,
+      },
+    );
+  const diffusive = plan();
+  const kappas = market.staleJumpRates();
+  const star = kappas ? plan(kappas) : diffusive;
   const relErrors: number[] = [];
   for (let i = 0; i < n; i++) {
     const s = market.sigma[i]!;
@@ -299,6 +305,7 @@ export function runSimulation(options: SimOptions): SimResult {
     policy: o.policy,
     J,
     J_star: star.J,
+    J_star_diffusive: diffusive.J,
     ratio: star.J > 0 ? J / star.J : NaN,
     J_stderr: Math.sqrt(variance / blockJ.length),
     J_blocks: blockJ,

@@ -10,6 +10,7 @@
  * (the path is sampled at the policy's refresh times), so runs of different policies see
  * statistically identical, not bit-identical, paths.
  */
+import { erfc } from '../core/planner-math.js';
 import { integrateSegment, type SegmentIntegral } from './bridge.js';
 import { Rng } from './rng.js';
 import type { UniverseRow } from './universe.js';
@@ -69,6 +70,24 @@ export class Market {
       this.storedLog[i] = p0;
       this.nextJump[i] = this.jumpRate[i]! > 0 ? this.jumps[i]!.exponential(this.jumpRate[i]!) : Infinity;
     }
+  }
+
+  /**
+   * Per token, the rate (1/s) of jumps that move the price by more than X on their own:
+   * ρ·P(|N(0, η)| > X). null when no token jumps.
+   */
+  staleJumpRates(): Float64Array | null {
+    let any = false;
+    const out = new Float64Array(this.n);
+    for (let i = 0; i < this.n; i++) {
+      const rho = this.jumpRate[i]!;
+      const eta = this.jumpSize[i]!;
+      if (rho > 0 && eta > 0) {
+        out[i] = rho * erfc(this.deviation / (eta * Math.SQRT2));
+        any = true;
+      }
+    }
+    return any ? out : null;
   }
 
   /** Sample the diffusion of token i up to time t, measuring the segment if in the window. */

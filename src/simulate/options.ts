@@ -60,8 +60,13 @@ export interface SimResult {
   policy: PolicyName;
   /** Weighted fraction of [warmup, duration] with |log(stored/true)| > X. */
   J: number;
-  /** The planner's analytic optimum with the true σ (same budget and bounds). */
+  /**
+   * The planner's analytic optimum with the true σ (same budget and bounds) and, when the market
+   * has jumps, the true rate of jumps larger than X.
+   */
   J_star: number;
+  /** The optimum ignoring jumps (= J_star without jumps): a bar no policy reaches with jumps. */
+  J_star_diffusive: number;
   ratio: number;
   /** Standard error of J (batch means over the measurement blocks). */
   J_stderr: number;

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { jumpMarginal, jumpStaleness } from '../../src/core/planner-jumps.js';
 import {
   dimensionlessU,
   elasticityCrossover,
@@ -11,6 +12,7 @@ import {
 import {
   expectedJ,
   kktInterval,
+  plannedInterval,
   marginalValue,
   PlanInputError,
   planRefreshIntervals,
@@ -249,5 +251,46 @@ describe('planRefreshIntervals', () => {
     expect(() => planRefreshIntervals([], { ...opts, capacityPerSecond: 0 })).toThrow(/capacityPerSecond/);
     expect(() => planRefreshIntervals([], { ...opts, maxIntervalSeconds: 5 })).toThrow(/maxIntervalSeconds/);
     expect(() => planRefreshIntervals([], { ...opts, deviation: 0 })).toThrow(/deviation/);
+  });
+
+  it('with jump rates: w·(U(T) + V(T)) = μ for interior tokens, jumpy tokens polled more often, J counts jumps', () => {
+    const base = randomTokens(3000, 21);
+    const kappa = 3 / 86_400; // three stale-making jumps a day
+    const tokens = base.map((t, i) => ({ ...t, jumpRate: i % 10 === 0 ? kappa : 0 }));
+    const plan = planRefreshIntervals(tokens, opts);
+    const plain = planRefreshIntervals(base, opts);
+    let rate = 0;
+    let checked = 0;
+    tokens.forEach((t, i) => {
+      const T = plan.intervals[i]!;
+      rate += 1 / T;
+      if (T <= 15 * (1 + 1e-12) || T >= 3600 * (1 - 1e-12)) return;
+      const v = t.weight * marginalValue(T, t.sigma, X, t.jumpRate);
+      expect(Math.abs(v / plan.mu - 1)).toBeLessThan(1e-6);
+      if (t.jumpRate > 0) {
+        checked++;
+        // The same token without jumps would be planned a longer interval at this μ.
+        expect(T).toBeLessThan(Math.min(3600, kktInterval(plan.mu, t.weight, t.sigma, X)));
+        expect(plannedInterval(plan.mu, t.weight, t.sigma, t.jumpRate, X, 15, 3600)).toBeCloseTo(T, 6);
+      }
+    });
+    expect(checked).toBeGreaterThan(200);
+    expect(rate).toBeLessThanOrEqual(25 * (1 + 1e-9));
+    expect(rate).toBeGreaterThan(25 * (1 - 1e-6));
+    // Jumps make the optimum worse, and the plan's J counts them: Σ w (g + h) / Σ w.
+    expect(plan.J).toBeGreaterThan(plain.J);
+    const w = tokens.map((t) => t.weight);
+    let num = 0;
+    tokens.forEach((t, i) => (num += t.weight * staleness(plan.intervals[i]!, t.sigma, X, t.jumpRate)));
+    expect(plan.J).toBeCloseTo(num / w.reduce((a, b) => a + b, 0), 6);
+  });
+
+  it('jump staleness and its KKT term have the right small-rate limits', () => {
+    const kappa = 1e-6;
+    expect(jumpStaleness(100, kappa) / ((kappa * 100) / 2)).toBeCloseTo(1, 3);
+    expect(jumpMarginal(100, kappa) / ((kappa * 100 * 100) / 2)).toBeCloseTo(1, 3);
+    // h(T) = 1 − (1 − e^{−κT})/(κT) at κT = 1.
+    expect(jumpStaleness(1e6, 1e-6)).toBeCloseTo(Math.exp(-1), 12);
+    expect(jumpStaleness(100, 0)).toBe(0);
   });
 });

@@ -188,3 +188,23 @@ describe('projectPlan', () => {
     expect(() => projectPlan(tokens, 'platinum' as 'pro')).toThrow(/unknown plan/);
   });
 });
+
+describe('OptimalPolicy.observe', () => {
+  it("updates σ (with the cohort prior) and learns jumps, which shorten the token's interval", () => {
+    const p = new OptimalPolicy();
+    const tokens = universe(2000);
+    p.replan(tokens, ctx, NOW);
+    const t = { ...tokens[1500]!, sigma: null, sigmaSamples: 0 };
+    const s1 = p.observe(t, 0.002, 300);
+    expect(s1.sigmaSamples).toBe(1);
+    const quiet = p.intervalSeconds({ ...t, ...s1 }, NOW);
+    expect(p.jumpRate(t)).toBe(0);
+    const s2 = p.observePrices({ ...t, ...s1 }, 1, 1.08, 300); // an 8 % jump in 5 minutes
+    expect(p.jumps.count(t.id)).toBe(1);
+    expect(p.jumpRate(t)).toBeGreaterThan(0);
+    const jumpy = p.intervalSeconds({ ...t, ...s1 }, NOW);
+    expect(jumpy).toBeLessThan(quiet);
+    // The estimator clips the jump: σ grows far less than r²/Δt would make it.
+    expect(s2.sigma!).toBeLessThan(Math.sqrt(0.077 ** 2 / 300) / 2);
+  });
+});

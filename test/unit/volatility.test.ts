@@ -7,6 +7,7 @@ import {
   VolatilityInputError,
   type SigmaState,
 } from '../../src/core/volatility.js';
+import { JumpTracker } from '../../src/core/jump-rate.js';
 import { Rng } from '../../src/simulate/rng.js';
 
 const EMPTY: SigmaState = { sigma: null, sigmaSamples: 0 };
@@ -141,5 +142,34 @@ describe('CohortPrior', () => {
     const overall = prior.snapshot().overall!;
     expect(prior.get('CRITICAL')).toBe(overall);
     expect(prior.get('INACTIVE')).toBe(overall);
+  });
+});
+
+describe('JumpTracker', () => {
+  it('counts returns beyond X and 4 sd as jumps and learns a Gamma–Poisson rate', () => {
+    const jt = new JumpTracker({ deviation: 0.01 });
+    const sigma = sigmaFromDaily(0.1);
+    const rng = new Rng(1);
+    // 100 quiet tokens observed for a day in 10-minute steps; token 7 also jumps 6 times.
+    for (let id = 0; id < 100; id++) {
+      for (let k = 0; k < 144; k++) {
+        let r = sigma * Math.sqrt(600) * rng.normal();
+        if (id === 7 && k % 24 === 0) r += 0.08;
+        jt.observe(id, r, 600, sigma);
+      }
+    }
+    expect(jt.count(7)).toBe(6);
+    expect(jt.count(8)).toBe(0);
+    expect(jt.rate(8)).toBe(0);
+    // Posterior mean (k + α)/(t + α/m): between the population rate m and the token's own 6/day.
+    const m = 6 / (100 * 86_400);
+    expect(jt.rate(7)).toBeCloseTo((6 + 0.1) / (86_400 + 0.1 / m), 15);
+    const perDay = jt.rate(7) * 86_400;
+    expect(perDay).toBeGreaterThan(m * 86_400);
+    expect(perDay).toBeLessThan(6);
+    // A big move that is ordinary for a very volatile token is not a jump.
+    expect(jt.observe(9, 0.05, 600, sigmaFromDaily(2))).toBe(false);
+    // A move smaller than X never is.
+    expect(jt.observe(9, 0.009, 600, sigmaFromDaily(0.01))).toBe(false);
   });
 });

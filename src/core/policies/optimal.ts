@@ -19,10 +19,11 @@
  * rate is reserved from the budget before the others are planned.
  */
 import type { PolicyContext, PolicyToken, RefreshPolicy } from '../policy.js';
-import { kktInterval, planRefreshIntervals, type Plan } from '../planner.js';
+import { JumpTracker } from '../jump-rate.js';
+import { plannedInterval, planRefreshIntervals, type Plan } from '../planner.js';
 import { calculatePriorityScore, DEFAULT_TIERS, effectiveTier } from '../tiers.js';
 import type { TierDef, TierName } from '../types.js';
-import { CohortPrior, type CohortMember, VolatilityEstimator } from '../volatility.js';
+import { CohortPrior, type CohortMember, type SigmaState, VolatilityEstimator } from '../volatility.js';
 import { checkContext, PolicyStateError } from './common.js';
 
 export interface OptimalPolicyOptions {
@@ -33,6 +34,7 @@ export interface OptimalPolicyOptions {
   prior?: CohortPrior;
   /** Minimum time between cohort-prior refreshes at replan, ms (default 300 000). */
   priorRefreshMs?: number;
+  jumps?: JumpTracker;
 }
 
 interface CachedAttrs {
@@ -50,6 +52,7 @@ export class OptimalPolicy implements RefreshPolicy {
   readonly tiers: readonly TierDef[];
   readonly estimator: VolatilityEstimator;
   readonly prior: CohortPrior;
+  readonly jumps: JumpTracker;
   private ctx: PolicyContext | null = null;
   private mu = 0;
   private tMax = Infinity;
@@ -69,6 +72,32 @@ export class OptimalPolicy implements RefreshPolicy {
     this.estimator = opts.estimator ?? new VolatilityEstimator();
     this.prior = opts.prior ?? new CohortPrior();
     this.priorRefreshMs = opts.priorRefreshMs ?? 300_000;
+    this.jumps = opts.jumps ?? new JumpTracker({ deviation: this.deviation });
+  }
+
+  /**
+   * Fold one observed refresh into the token's learned state: the σ estimate (returned, for the
+   * caller to persist as ScheduleState.sigma/sigmaSamples; shrunk toward the token's cohort
+   * prior) and the jump count (kept here). r = ln(new price / old price) over dtSeconds.
+   */
+  observe(token: PolicyToken, r: number, dtSeconds: number): SigmaState {
+    this.jumps.observe(token.id, r, dtSeconds, this.sigma(token));
+    return this.estimator.observeReturn(token, r, dtSeconds, this.priorSigma(token));
+  }
+
+  /** Same as observe(), from the old and new prices. */
+  observePrices(token: PolicyToken, oldPrice: number, newPrice: number, dtSeconds: number): SigmaState {
+    if (!(oldPrice > 0) || !(newPrice > 0)) {
+      throw new RangeError(
+        `OptimalPolicy.observePrices: prices must be > 0, got ${oldPrice} and ${newPrice}`,
+      );
+    }
+    return this.observe(token, Math.log(newPrice / oldPrice), dtSeconds);
+  }
+
+  /** The learned rate of stale-making jumps of a token (per second; 0 = none seen). */
+  jumpRate(token: PolicyToken): number {
+    return this.jumps.rate(token.id);
   }
 
   /**
@@ -172,27 +201,28 @@ export class OptimalPolicy implements RefreshPolicy {
     }
     const weights = new Float64Array(m);
     const sigmas = new Float64Array(m);
+    const jumpRates = new Float64Array(m);
+    let anyJumps = false;
     let k = 0;
     for (let i = 0; i < list.length; i++) {
       const t = list[i]!;
       if (t.refresh_interval_seconds !== null) continue;
       weights[k] = this.weight(t);
       sigmas[k] = this.estimator.estimate(t, this.prior.get(tierNames[i]!));
+      jumpRates[k] = this.jumps.rate(t.id);
+      if (jumpRates[k]! > 0) anyJumps = true;
       k++;
     }
     // Manual overrides keep their rate; the rest share what is left (at least 1 % of the budget,
     // so an over-committed set of overrides degrades the plan instead of breaking it).
     const capacity = Math.max(ctx.capacityPerSecond - manualRate, ctx.capacityPerSecond * 0.01);
-    const plan = planRefreshIntervals(
-      { weights, sigmas },
-      {
-        deviation: this.deviation,
-        capacityPerSecond: capacity,
-        minIntervalSeconds: ctx.minIntervalSeconds,
-        maxIntervalSeconds: ctx.maxIntervalSeconds,
-        muHint: this.mu > 0 ? this.mu : undefined,
-      },
-    );
+    const plan = planRefreshIntervals(anyJumps ? { weights, sigmas, jumpRates } : { weights, sigmas }, {
+      deviation: this.deviation,
+      capacityPerSecond: capacity,
+      minIntervalSeconds: ctx.minIntervalSeconds,
+      maxIntervalSeconds: ctx.maxIntervalSeconds,
+      muHint: this.mu > 0 ? this.mu : undefined,
+    });
     this.ctx = ctx;
     this.mu = plan.mu;
     this.tMax = plan.maxIntervalSeconds;
@@ -210,10 +240,9 @@ export class OptimalPolicy implements RefreshPolicy {
     }
     const w = this.weight(token);
     const s = this.sigma(token);
-    if (!(w > 0) || !(s > 0)) return this.idleInterval;
-    if (!(this.mu > 0)) return ctx.minIntervalSeconds;
-    const T = kktInterval(this.mu, w, s, this.deviation);
-    return T < ctx.minIntervalSeconds ? ctx.minIntervalSeconds : T > this.tMax ? this.tMax : T;
+    const kappa = this.jumps.rate(token.id);
+    if (!(w > 0) || (!(s > 0) && !(kappa > 0))) return this.idleInterval;
+    return plannedInterval(this.mu, w, s, kappa, this.deviation, ctx.minIntervalSeconds, this.tMax);
   }
 
   priority(_token: PolicyToken): number {
