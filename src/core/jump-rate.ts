@@ -12,6 +12,8 @@
  * jumped is planned as pure diffusion, and the planner's per-token jump solve stays on the few
  * tokens that need it. Counts live in memory (they are relearned after a restart).
  */
+const DENSE_LIMIT = 1 << 24;
+
 export interface JumpTrackerOptions {
   /** The stale threshold X (a smaller jump does not make the price stale). */
   deviation: number;
@@ -25,8 +27,11 @@ export class JumpTracker {
   readonly deviation: number;
   readonly detectK: number;
   readonly shape: number;
-  private readonly jumps = new Map<number, number>();
-  private readonly seconds = new Map<number, number>();
+  // Per-token counts: dense typed arrays for small integer ids (the common case: database
+  // ids), a Map beyond. Read on every refresh, so kept cheap.
+  private denseJumps = new Float64Array(0);
+  private denseSeconds = new Float64Array(0);
+  private readonly sparse = new Map<number, { jumps: number; seconds: number }>();
   private totalJumps = 0;
   private totalSeconds = 0;
 
@@ -40,38 +45,70 @@ export class JumpTracker {
     if (!(this.shape > 0)) throw new RangeError(`JumpTracker: shape must be > 0, got ${this.shape}`);
   }
 
+  private static isDense(id: number): boolean {
+    return id >= 0 && id < DENSE_LIMIT && Number.isInteger(id);
+  }
+
+  private grow(id: number): void {
+    const size = Math.min(DENSE_LIMIT, Math.max(1024, id + 1, 2 * this.denseJumps.length));
+    const j = new Float64Array(size);
+    const s = new Float64Array(size);
+    j.set(this.denseJumps);
+    s.set(this.denseSeconds);
+    this.denseJumps = j;
+    this.denseSeconds = s;
+  }
+
   /**
    * Record one return r (log) over dtSeconds for token `id`, whose diffusion is `sigma` (per √s).
    * Returns whether it was counted as a jump.
    */
   observe(id: number, r: number, dtSeconds: number, sigma: number): boolean {
     if (!(dtSeconds > 0) || !Number.isFinite(dtSeconds) || !Number.isFinite(r)) return false;
-    this.seconds.set(id, (this.seconds.get(id) ?? 0) + dtSeconds);
-    this.totalSeconds += dtSeconds;
     const jump = Math.abs(r) > this.deviation && r * r > this.detectK * sigma * sigma * dtSeconds;
-    if (jump) {
-      this.jumps.set(id, (this.jumps.get(id) ?? 0) + 1);
-      this.totalJumps++;
+    this.totalSeconds += dtSeconds;
+    if (jump) this.totalJumps++;
+    if (JumpTracker.isDense(id)) {
+      if (id >= this.denseJumps.length) this.grow(id);
+      this.denseSeconds[id]! += dtSeconds;
+      if (jump) this.denseJumps[id]!++;
+    } else {
+      const e = this.sparse.get(id) ?? { jumps: 0, seconds: 0 };
+      e.seconds += dtSeconds;
+      if (jump) e.jumps++;
+      this.sparse.set(id, e);
     }
     return jump;
   }
 
   /** Jumps counted for a token. */
   count(id: number): number {
-    return this.jumps.get(id) ?? 0;
+    if (JumpTracker.isDense(id)) return id < this.denseJumps.length ? this.denseJumps[id]! : 0;
+    return this.sparse.get(id)?.jumps ?? 0;
+  }
+
+  private observedSeconds(id: number): number {
+    if (JumpTracker.isDense(id)) return id < this.denseSeconds.length ? this.denseSeconds[id]! : 0;
+    return this.sparse.get(id)?.seconds ?? 0;
   }
 
   /** The token's rate of stale-making jumps, per second (0 until it has jumped). */
   rate(id: number): number {
-    const k = this.jumps.get(id);
-    if (k === undefined || k < 1 || !(this.totalSeconds > 0)) return 0;
+    const k = this.count(id);
+    if (k < 1 || !(this.totalSeconds > 0)) return 0;
     const m = this.totalJumps / this.totalSeconds;
-    return (k + this.shape) / ((this.seconds.get(id) ?? 0) + this.shape / m);
+    return (k + this.shape) / (this.observedSeconds(id) + this.shape / m);
   }
 
   /** Drop a token's counts (deleted token). */
   forget(id: number): void {
-    this.jumps.delete(id);
-    this.seconds.delete(id);
+    if (JumpTracker.isDense(id)) {
+      if (id < this.denseJumps.length) {
+        this.denseJumps[id] = 0;
+        this.denseSeconds[id] = 0;
+      }
+    } else {
+      this.sparse.delete(id);
+    }
   }
 }

@@ -81,8 +81,9 @@ export class OptimalPolicy implements RefreshPolicy {
    * prior) and the jump count (kept here). r = ln(new price / old price) over dtSeconds.
    */
   observe(token: PolicyToken, r: number, dtSeconds: number): SigmaState {
-    this.jumps.observe(token.id, r, dtSeconds, this.sigma(token));
-    return this.estimator.observeReturn(token, r, dtSeconds, this.priorSigma(token));
+    const prior = this.priorSigma(token);
+    this.jumps.observe(token.id, r, dtSeconds, this.estimator.estimate(token, prior));
+    return this.estimator.observeReturn(token, r, dtSeconds, prior);
   }
 
   /** Same as observe(), from the old and new prices. */
