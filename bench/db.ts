@@ -184,37 +184,56 @@ function cpuDelta(before: Map<string, number>, after: Map<string, number>): numb
   return ms;
 }
 
-async function timeCase(
+interface CaseSpec {
+  pattern: WriteCase['pattern'];
+  batchSize: number;
+  step: (start: number) => Promise<void>;
+}
+
+/**
+ * Run the cases of one backend interleaved (ROUNDS slices each, round-robin) so that every case
+ * sees the same machine conditions: on a shared 2-core box the load drifts within seconds, and
+ * back-to-back runs would put the drift into the ratios.
+ */
+const ROUNDS = 6;
+
+async function timeCases(
   backend: WriteCase['backend'],
-  pattern: WriteCase['pattern'],
-  batchSize: number,
+  specs: CaseSpec[],
   sampleCpu: CpuSampler,
-  step: (start: number) => Promise<void>,
-): Promise<WriteCase> {
-  let start = 0;
-  const warmEnd = performance.now() + 300;
-  while (performance.now() < warmEnd) await step((start += batchSize));
-  let results = 0;
-  const cpu0 = await sampleCpu();
-  const t0 = performance.now();
-  const end = t0 + SECONDS_PER_CASE * 1000;
-  while (performance.now() < end) {
-    await step((start += batchSize));
-    results += batchSize;
+): Promise<WriteCase[]> {
+  const acc = specs.map(() => ({ start: 0, results: 0, ms: 0, cpuMs: 0 }));
+  for (const [i, spec] of specs.entries()) {
+    const warmEnd = performance.now() + 300;
+    while (performance.now() < warmEnd) await spec.step((acc[i].start += spec.batchSize));
   }
-  const seconds = (performance.now() - t0) / 1000;
-  const cpu1 = await sampleCpu();
-  const cpuSeconds = cpuDelta(cpu0, cpu1) / 1000;
-  return {
-    backend,
-    pattern,
-    batchSize,
-    results,
-    seconds: +seconds.toFixed(2),
-    resultsPerSecond: Math.round(results / seconds),
-    cpuSeconds: +cpuSeconds.toFixed(2),
-    resultsPerCpuSecond: Math.round(results / cpuSeconds),
-  };
+  const sliceMs = (SECONDS_PER_CASE * 1000) / ROUNDS;
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [i, spec] of specs.entries()) {
+      const a = acc[i];
+      const cpu0 = await sampleCpu();
+      const t0 = performance.now();
+      while (performance.now() - t0 < sliceMs) {
+        await spec.step((a.start += spec.batchSize));
+        a.results += spec.batchSize;
+      }
+      a.ms += performance.now() - t0;
+      a.cpuMs += cpuDelta(cpu0, await sampleCpu());
+    }
+  }
+  return specs.map((spec, i) => {
+    const { results, ms, cpuMs } = acc[i];
+    return {
+      backend,
+      pattern: spec.pattern,
+      batchSize: spec.batchSize,
+      results,
+      seconds: +(ms / 1000).toFixed(2),
+      resultsPerSecond: Math.round(results / (ms / 1000)),
+      cpuSeconds: +(cpuMs / 1000).toFixed(2),
+      resultsPerCpuSecond: Math.round(results / (cpuMs / 1000)),
+    };
+  });
 }
 
 async function writeBench(store: Store): Promise<WriteCase[]> {
@@ -224,17 +243,26 @@ async function writeBench(store: Store): Promise<WriteCase[]> {
   );
   const ids: number[] = [];
   for await (const page of store.loadActiveTokens()) ids.push(...page.map((t) => t.id));
-  const kind = store.kind;
-  const cpu = cpuSampler(store);
-  const perRow = await timeCase(kind, 'per-row', 50, cpu, (s) => writePerRow(store, makeBatch(ids, s, 50)));
-  const cases = [perRow];
-  for (const size of [50, 500]) {
-    const c = await timeCase(kind, 'batched', size, cpu, async (s) => {
+  const batched = (size: number): CaseSpec => ({
+    pattern: 'batched',
+    batchSize: size,
+    step: async (s) => {
       await store.writeRefreshResults(makeBatch(ids, s, size));
-    });
+    },
+  });
+  const cases = await timeCases(
+    store.kind,
+    [
+      { pattern: 'per-row', batchSize: 50, step: (s) => writePerRow(store, makeBatch(ids, s, 50)) },
+      batched(50),
+      batched(500),
+    ],
+    cpuSampler(store),
+  );
+  const [perRow] = cases;
+  for (const c of cases.slice(1)) {
     c.ratioVsPerRow = +(c.resultsPerSecond / perRow.resultsPerSecond).toFixed(1);
     c.cpuRatioVsPerRow = +(c.resultsPerCpuSecond / perRow.resultsPerCpuSecond).toFixed(1);
-    cases.push(c);
   }
   return cases;
 }
