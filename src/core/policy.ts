@@ -38,4 +38,11 @@ export interface RefreshPolicy {
    * period). Called at start, on a timer, and whenever capacity or the token set changes.
    */
   replan(tokens: Iterable<PolicyToken>, ctx: PolicyContext, now: number): void;
+  /**
+   * Optional: fold an observed log-return r over dtSeconds into the token's learned state and
+   * return the new σ state to persist (the optimal policy also learns jump rates here).
+   */
+  observe?(token: PolicyToken, r: number, dtSeconds: number): { sigma: number | null; sigmaSamples: number };
+  /** Optional: the σ the policy plans this token with (prior for unknowns). */
+  sigma?(token: PolicyToken): number;
 }

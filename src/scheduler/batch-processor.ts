@@ -244,8 +244,13 @@ export class BatchProcessor {
 
   private planSuccess(t: SchedToken, price: number, now: number): Pending {
     let sigma = { sigma: t.sigma, sigmaSamples: t.sigmaSamples };
-    if (t.price !== null && t.lastRefreshSuccess !== null && now > t.lastRefreshSuccess) {
-      sigma = this.volatility.observe(sigma, t.price, price, (now - t.lastRefreshSuccess) / 1000);
+    if (t.price !== null && t.price > 0 && t.lastRefreshSuccess !== null && now > t.lastRefreshSuccess) {
+      // Same learning path as the simulator: the policy's own estimator when it has one.
+      const r = Math.log(price / t.price);
+      const dt = (now - t.lastRefreshSuccess) / 1000;
+      sigma = this.o.policy.observe
+        ? this.o.policy.observe(t, r, dt)
+        : this.volatility.observeReturn(t, r, dt);
     }
     const changed = t.price === null || t.price !== price;
     const schedule: ScheduleState = {

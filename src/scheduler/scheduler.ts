@@ -28,6 +28,8 @@ import {
 import { BatchProcessor, type BatchOutcome } from './batch-processor.js';
 import { SchedulerStats } from './stats.js';
 
+const GOLDEN_RATIO = 0.6180339887498949;
+
 export interface Logger {
   debug(obj: object | string, msg?: string): void;
   info(obj: object | string, msg?: string): void;
@@ -196,20 +198,30 @@ export class TokenRefreshScheduler {
     return this.tokens.size;
   }
 
-  /** Tokens with no usable due time get evenly spread slots; the rest keep their persisted time. */
+  /**
+   * Tokens with no usable due time (new, or overdue by more than one full pass) get even slots:
+   * never-priced tokens are spread at the budget's pace in priority order (they have no price at
+   * all, so they come first); tokens that have a price start at a golden-ratio phase of their
+   * planned interval, as the simulator does, so the due rate matches the plan from the start.
+   */
   private placeUnscheduled(list: SchedToken[], now: number): void {
-    const fullPassMs = (this.tokens.size / Math.max(1e-9, this.capacityPerSecond())) * 1000;
-    const toSpread: { schedule: SchedToken['schedule']; priority: number; t: SchedToken }[] = [];
+    const capacity = Math.max(1e-9, this.capacityPerSecond());
+    const fullPassMs = (this.tokens.size / capacity) * 1000;
+    const neverPriced: { schedule: SchedToken['schedule']; priority: number; t: SchedToken }[] = [];
     for (const t of list) {
       const due = t.schedule.nextDueAt;
-      if (!Number.isFinite(due) || due < now - fullPassMs) {
-        toSpread.push({ schedule: t.schedule, priority: this.calculateTokenPriority(t), t });
+      if (Number.isFinite(due) && due >= now - fullPassMs) {
+        this.enqueue(t);
+      } else if (t.price === null) {
+        neverPriced.push({ schedule: t.schedule, priority: this.calculateTokenPriority(t), t });
       } else {
+        const phase = (t.id * GOLDEN_RATIO) % 1;
+        t.schedule.nextDueAt = now + Math.floor(phase * this.o.policy.intervalSeconds(t, now) * 1000);
         this.enqueue(t);
       }
     }
-    spreadDueTimes(toSpread, now, this.capacityPerSecond());
-    for (const s of toSpread) this.enqueue(s.t);
+    spreadDueTimes(neverPriced, now, capacity);
+    for (const s of neverPriced) this.enqueue(s.t);
   }
 
   private enqueue(t: SchedToken): void {
@@ -403,11 +415,12 @@ export class TokenRefreshScheduler {
       }
     }
     const hasManual = batch.length > 0;
-    if (!this.paused && batch.length < size) {
-      for (const item of this.queue.getDueItems(now, size - batch.length)) {
-        const t = this.tokens.get(item.id);
-        if (t) batch.push(t);
-      }
+    if (!this.paused && batch.length < size) this.takeDue(batch, now, size, now);
+    // Batch fill: a request costs the same with 1 id or 50, so when fewer than a full batch are
+    // due, top it up with the tokens due within the next two request slots (they would ride the
+    // next request anyway).
+    if (!this.paused && batch.length > 0 && batch.length < size) {
+      this.takeDue(batch, now + 2 * this.o.limiter.spacingMs, size, now);
     }
     this.events.emit('cycle', {
       at: now,
@@ -421,6 +434,19 @@ export class TokenRefreshScheduler {
     void p.finally(() => this.inFlight.delete(p));
     await p;
     return batch.length;
+  }
+
+  /** Move queue items due by `until` into the batch; never before a token's minimum interval. */
+  private takeDue(batch: SchedToken[], until: number, size: number, now: number): void {
+    const minGapMs = this.o.minIntervalSeconds * 1000;
+    for (const item of this.queue.getDueItems(until, size - batch.length)) {
+      const t = this.tokens.get(item.id);
+      if (!t) continue;
+      if (t.lastRefreshSuccess !== null && now - t.lastRefreshSuccess < minGapMs) {
+        t.schedule.nextDueAt = Math.max(t.schedule.nextDueAt, t.lastRefreshSuccess + minGapMs);
+        this.enqueue(t);
+      } else batch.push(t);
+    }
   }
 
   /** Fetch, write in one transaction, then (only after commit) update memory, re-queue, emit. */

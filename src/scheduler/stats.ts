@@ -9,6 +9,7 @@ import type { RefreshPolicy } from '../core/policy.js';
 import type { TierDef, TierName } from '../core/types.js';
 import { effectiveTier } from '../core/tiers.js';
 import { staleness } from '../core/planner.js';
+import { DEFAULT_PRIOR_SIGMA, VolatilityEstimator } from '../core/volatility.js';
 import type { SchedToken } from './token-state.js';
 import type { BatchOutcome } from './batch-processor.js';
 import type { SchedulerStatus } from './types.js';
@@ -57,6 +58,7 @@ export class SchedulerStats {
   private stalenessEstimate: number | null = null;
   private lastBatchAt: number | null = null;
   private lastError: { message: string; at: number } | null = null;
+  private readonly estimator = new VolatilityEstimator();
 
   constructor(
     private readonly clock: Clock,
@@ -115,10 +117,11 @@ export class SchedulerStats {
         v.intervalSum += T;
         v.n++;
       }
-      if (t.sigma !== null && t.sigma > 0) {
-        const w = weightOf(t);
+      const sigma = policy.sigma ? policy.sigma(t) : this.estimator.estimate(t, DEFAULT_PRIOR_SIGMA);
+      const w = weightOf(t);
+      if (w > 0 && Number.isFinite(T) && T > 0) {
         wSum += w;
-        wStale += w * staleness(T, t.sigma, deviation);
+        wStale += sigma > 0 ? w * staleness(T, sigma, deviation) : 0;
       }
     }
     this.stalenessEstimate = wSum > 0 ? wStale / wSum : null;

@@ -43,9 +43,13 @@ export class ScriptedSource implements PriceSource {
   omit = new Set<string>();
   mode: SourceMode = 'ok';
   calls: string[][] = [];
+  /** Clock time of each call, when a clock is attached. */
+  callTimes: number[] = [];
+  clock: { now(): number } | null = null;
 
   async fetchPrices(mints: readonly string[]): Promise<FetchPricesResult> {
     this.calls.push([...mints]);
+    if (this.clock) this.callTimes.push(this.clock.now());
     if (this.mode === 'error') throw new UpstreamStatusError(503);
     const quotes = new Map<string, PriceQuote>();
     const missing: string[] = [];
@@ -104,6 +108,7 @@ export async function makeHarness(opts: {
   const store = opts.store ?? (await freshStore());
   await store.upsertTokens(opts.tokens, clock.now());
   const source = new ScriptedSource();
+  source.clock = clock;
   opts.tokens.forEach((t, i) => source.prices.set(t.address, 1 + i));
   const rpm = opts.rpm ?? 600;
   const limiter = new RateLimiter({ clock, maxRequests: rpm });

@@ -215,6 +215,31 @@ describe('TokenRefreshScheduler scheduling', () => {
     expect(crit).toBeGreaterThan(inactive * 4);
   });
 
+  it('batch fill tops requests up with soon-due tokens, never before the minimum interval', async () => {
+    // 300 tokens at 60 req/min (capacity 47.5 tokens/s): the plan keeps every request nearly full
+    h = await makeHarness({ tokens: tokens(300), policy: 'optimal', rpm: 60 });
+    const end = h.clock.now() + 20 * 60_000;
+    while (h.clock.now() < end) {
+      if ((await step(h)) === 0) h.clock.advance(250);
+    }
+    const sizes = h.source.calls.map((c) => c.length);
+    const mean = sizes.reduce((a, b) => a + b, 0) / sizes.length;
+    expect(mean).toBeGreaterThan(45);
+    const last = new Map<string, number>();
+    h.source.calls.forEach((c, i) => {
+      const t = h!.source.callTimes[i];
+      for (const m of c) {
+        const prev = last.get(m);
+        if (prev !== undefined) expect(t - prev).toBeGreaterThanOrEqual(15_000);
+        last.set(m, t);
+      }
+    });
+    // and every request honoured the limiter's spacing
+    for (let i = 1; i < h.source.callTimes.length; i++) {
+      expect(h.source.callTimes[i] - h.source.callTimes[i - 1]).toBeGreaterThanOrEqual(999);
+    }
+  });
+
   it('refreshToken goes first in line and resolves after the write', async () => {
     h = await makeHarness({ tokens: tokens(120) });
     await step(h, 1000); // first 50
