@@ -521,7 +521,7 @@ export class TokenRefreshScheduler {
   status(): SchedulerStatus {
     const now = this.now();
     const bs = this.o.breaker;
-    return this.stats.snapshot({
+    const snapshot = this.stats.snapshot({
       running: this.running,
       paused: this.paused,
       policy: this.o.policy.name,
@@ -536,5 +536,7 @@ export class TokenRefreshScheduler {
       },
       circuit: { state: bs.state, retryAt: bs.retryAt() },
     });
+    snapshot.limiterWaitSecondsTotal = this.o.client.stats().totalLimiterWaitMs / 1000;
+    return snapshot;
   }
 }

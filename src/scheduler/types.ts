@@ -92,4 +92,6 @@ export interface SchedulerStatus {
   tiers: TierStatus[];
   lastBatchAt: number | null;
   lastError: { message: string; at: number } | null;
+  /** Total seconds requests spent waiting on the rate limiter since start (a counter). */
+  limiterWaitSecondsTotal?: number;
 }
