@@ -18,18 +18,17 @@
  * (default postgres://postgres@127.0.0.1:5432/test) and drops it at the end. Prints one JSON
  * object, then tables. Targets on PostgreSQL: >= 30k results/s and >= 25x the per-row pattern.
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import type { PriceObservation, RefreshBatchWrite, ScheduleState } from '../src/core/types.js';
-import { openStore, PARTITION_COUNT } from '../src/store/index.js';
+import { openStore } from '../src/store/index.js';
 import { PgStore } from '../src/store/pg-store.js';
 import { PgliteStore } from '../src/store/pglite-store.js';
 import { WRITE_BATCH } from '../src/store/sql.js';
 import type { Store } from '../src/store/types.js';
+import { runLoadChild, seedTokens } from './db-load.js';
 
 const BASE_URL =
   process.env.BENCH_DATABASE_URL ||
@@ -267,106 +266,6 @@ async function writeBench(store: Store): Promise<WriteCase[]> {
   return cases;
 }
 
-/**
- * Insert LOAD_TOKENS tokens (+ a price and a schedule each) fast, generated server-side with
- * generate_series. Bench-only shortcut: `partition` is id mod PARTITION_COUNT here instead of the
- * FNV-1a hash (the unfiltered load below does not read it). Addresses: 'Bench' + the decimal id
- * with 0 → z, left-padded with x (all base58, unique, near-sequential for the unique index).
- */
-async function seedMillion(url: string): Promise<{ tokens: number; seconds: Record<string, number> }> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  const seconds: Record<string, number> = {};
-  const step = async (name: string, sql: string, params: unknown[] = []): Promise<void> => {
-    const t0 = performance.now();
-    await c.query(sql, params);
-    seconds[name] = +((performance.now() - t0) / 1000).toFixed(1);
-  };
-  try {
-    await c.query('TRUNCATE tokens, token_prices, token_schedule, token_price_history, token_rank_history');
-    await step(
-      'tokens',
-      `INSERT INTO tokens (address, symbol, rank, volume_24h, partition, created_at, updated_at)
-       SELECT 'Bench' || lpad(translate(g::text, '0', 'z'), 35, 'x'), 'T' || g, g, g * 10.0, g % $2::int,
-         to_timestamp($1::float8 / 1000.0), to_timestamp($1::float8 / 1000.0)
-       FROM generate_series(1, $3::int) AS g`,
-      [T0, PARTITION_COUNT, LOAD_TOKENS],
-    );
-    await step(
-      'prices',
-      `INSERT INTO token_prices (token_id, price, change_24h, liquidity, source, block_id, updated_at)
-       SELECT id, 1 + id * 1e-7, 0.5, 1e6, 'seed', id, to_timestamp($1::float8 / 1000.0) FROM tokens`,
-      [T0],
-    );
-    await step(
-      'schedules',
-      `INSERT INTO token_schedule (token_id, next_due_at, consecutive_failures, sigma, sigma_samples, updated_at)
-       SELECT id, to_timestamp(($1::float8 + id) / 1000.0), 0, 1e-4, 3, to_timestamp($1::float8 / 1000.0)
-       FROM tokens`,
-      [T0],
-    );
-    await step('analyze', 'ANALYZE tokens, token_prices, token_schedule');
-    const r = await c.query<{ n: string }>('SELECT count(*) AS n FROM tokens WHERE is_active');
-    return { tokens: Number(r.rows[0].n), seconds };
-  } finally {
-    await c.end();
-  }
-}
-
-interface LoadResult {
-  mode: 'stream' | 'retain';
-  tokens: number;
-  seconds: number;
-  tokensPerSecond: number;
-  peakRssMb: number;
-  rssBeforeMb: number;
-}
-
-/** Child process: load everything, report time and peak RSS (maxRSS covers the whole child). */
-async function childLoad(url: string, mode: LoadResult['mode']): Promise<void> {
-  const store = await openStore({ databaseUrl: url, migrate: false, poolSize: 1 });
-  await store.ping();
-  const rssBefore = process.memoryUsage().rss;
-  const kept: unknown[] = [];
-  let tokens = 0;
-  let checksum = 0;
-  const t0 = performance.now();
-  for await (const page of store.loadActiveTokens({ pageSize: 10_000 })) {
-    tokens += page.length;
-    checksum += page[page.length - 1].price ?? 0;
-    if (mode === 'retain') for (const t of page) kept.push(t);
-  }
-  const seconds = (performance.now() - t0) / 1000;
-  await store.close();
-  const out: LoadResult = {
-    mode,
-    tokens,
-    seconds: +seconds.toFixed(2),
-    tokensPerSecond: Math.round(tokens / seconds),
-    peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
-    rssBeforeMb: Math.round(rssBefore / 1024 / 1024),
-  };
-  if (!(checksum > 0) || kept.length !== (mode === 'retain' ? tokens : 0))
-    throw new Error('load check failed');
-  process.stdout.write(JSON.stringify(out) + '\n');
-}
-
-function runChild(url: string, mode: LoadResult['mode']): Promise<LoadResult> {
-  const script = fileURLToPath(import.meta.url);
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...process.execArgv, script, '--child-load', url, mode], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      if (code !== 0) return reject(new Error(`load child exited with ${code}`));
-      resolve(JSON.parse(out.trim().split('\n').pop()!) as LoadResult);
-    });
-  });
-}
-
 function table(headers: string[], rows: (string | number)[][]): string {
   const cells = [headers, ...rows.map((r) => r.map(String))];
   const widths = headers.map((_, i) => Math.max(...cells.map((r) => r[i].length)));
@@ -399,9 +298,9 @@ async function main(): Promise<void> {
       await pgStore.close();
     }
 
-    const seed = await seedMillion(url);
+    const seed = await seedTokens(url, LOAD_TOKENS, T0);
     const seeded = seed.tokens;
-    const loads = [await runChild(url, 'stream'), await runChild(url, 'retain')];
+    const loads = [await runLoadChild(url, 'stream'), await runLoadChild(url, 'retain')];
 
     const best = writes.find(
       (w) => w.backend === 'postgres' && w.pattern === 'batched' && w.batchSize === 500,
@@ -479,8 +378,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (process.argv[2] === '--child-load') {
-  await childLoad(process.argv[3], process.argv[4] as LoadResult['mode']);
-} else {
-  await main();
-}
+await main();
