@@ -80,6 +80,24 @@ interface WriteCase {
   cpuRatioVsPerRow?: number;
 }
 
+/** `shuffled` (default): batches of arbitrary tokens; `sequential`: runs of consecutive ids. */
+const ORDER = process.env.BENCH_ORDER === 'sequential' ? 'sequential' : 'shuffled';
+
+/** Fisher-Yates with a small seeded PRNG (mulberry32), so every run writes the same batches. */
+function shuffle(a: number[], seed: number): void {
+  let x = seed >>> 0;
+  const rand = (): number => {
+    x = (x + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(x ^ (x >>> 15), 1 | x);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [a[i], a[j]] = [a[j], a[i]];
+  }
+}
+
 let tick = 0;
 function makeBatch(ids: number[], start: number, size: number): RefreshBatchWrite {
   const now = T0 + ++tick * 1000;
@@ -242,6 +260,9 @@ async function writeBench(store: Store): Promise<WriteCase[]> {
   );
   const ids: number[] = [];
   for await (const page of store.loadActiveTokens()) ids.push(...page.map((t) => t.id));
+  // A scheduler batch holds whichever tokens are due: effectively arbitrary ids, not a run of
+  // consecutive ones. Walk the ids in a fixed pseudo-random order (each token once per pass).
+  if (ORDER === 'shuffled') shuffle(ids, 42);
   const batched = (size: number): CaseSpec => ({
     pattern: 'batched',
     batchSize: size,
@@ -314,6 +335,7 @@ async function main(): Promise<void> {
       cpus: cpus().length,
       loadAverage1mAtStart: loadAtStart,
       secondsPerCase: SECONDS_PER_CASE,
+      batchOrder: ORDER,
       writes,
       load: { seededActiveTokens: seeded, seedSeconds: seed.seconds, runs: loads },
       targets: {
