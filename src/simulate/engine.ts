@@ -26,6 +26,7 @@ import { RateLimiter } from '../core/rate-limiter.js';
 import { calculatePriorityScore, DEFAULT_TIERS } from '../core/tiers.js';
 import type { TierDef } from '../core/types.js';
 import { VolatilityEstimator } from '../core/volatility.js';
+import { HeldTokens } from './held.js';
 import { Market } from './market.js';
 import {
   type SimOptions,
@@ -105,7 +106,6 @@ export function runSimulation(options: SimOptions): SimResult {
     adaptive: false,
     safetyMarginMs: 0,
   });
-  const spacing = 60 / o.requestsPerMinute;
   const queue = new IndexedPriorityQueue({ initialCapacity: Math.max(16, n) });
   const lastRefresh = new Float64Array(n); // t = 0: every stored price is exact
   const refreshCount = new Uint32Array(n); // refreshes inside the measurement window
@@ -195,17 +195,20 @@ export function runSimulation(options: SimOptions): SimResult {
   };
 
   const batch: number[] = [];
-  const putBack: { id: number; priority: number; dueAt: number }[] = [];
+  const held = new HeldTokens();
   const leadMs = o.fillBatches ? o.fillHorizonSeconds * 1000 : 0;
   const phases = o.fillBatches ? 2 : 1;
   for (;;) {
-    if (queue.size === 0) break;
+    if (queue.size === 0 && held.size === 0) break;
     // Work in the clock's milliseconds so the limiter sees exactly the time it allowed. The next
-    // request goes at the next free slot if a token is due by then (+ the fill horizon), else
-    // when the earliest token comes due. (hasDue is O(1); peekNextDueAt is only needed when
-    // nothing is ready, where it is O(1) too.)
+    // request goes at the next free slot if a token is due by then (+ the fill horizon) or a held
+    // token is released, else when the earliest token comes due or is released. (hasDue is O(1);
+    // peekNextDueAt is only needed when nothing is ready, where it is O(1) too.)
     const slotMs = Math.max(limiter.nextAvailableAt(), clock.ms);
-    const tMs = queue.hasDue(slotMs + leadMs) ? slotMs : Math.max(slotMs, queue.peekNextDueAt()! - leadMs);
+    const tMs =
+      queue.hasDue(slotMs + leadMs) || held.peek() <= slotMs
+        ? slotMs
+        : Math.max(slotMs, Math.min((queue.peekNextDueAt() ?? Infinity) - leadMs, held.peek()));
     const t = tMs / 1000;
     if (nextReplan <= t && nextReplan < o.durationSeconds) {
       crossBoundaries(nextReplan);
@@ -217,27 +220,23 @@ export function runSimulation(options: SimOptions): SimResult {
     crossBoundaries(t);
     clock.ms = tMs;
     batch.length = 0;
-    putBack.length = 0;
     // Take due tokens, then (fill) tokens due before the horizon, earliest first; a token
     // refreshed less than the minimum interval ago is held aside and put back afterwards. (Once
     // a fill has moved the queue's watermark, "due" means due by the horizon, so the
     // eligibility check applies to every candidate.)
-    let examined = 0;
+    // Tokens held back at an earlier slot that are now allowed go back into the queue first.
+    while (held.peek() <= tMs) queue.enqueue(held.pop()!);
     for (let phase = 0; phase < phases; phase++) {
       const limitMs = phase === 0 ? tMs : tMs + leadMs;
-      while (batch.length < o.maxBatchSize && examined < 8 * o.maxBatchSize) {
+      while (batch.length < o.maxBatchSize) {
         const items = queue.getDueItems(limitMs, o.maxBatchSize - batch.length);
         if (items.length === 0) break;
-        examined += items.length;
         for (const item of items) {
-          if (t - lastRefresh[item.id]! < o.minIntervalSeconds - 1e-9) putBack.push(item);
+          const eligibleMs = (lastRefresh[item.id]! + o.minIntervalSeconds) * 1000;
+          if (eligibleMs > tMs + 1e-6) held.push(eligibleMs, item);
           else batch.push(item.id);
         }
       }
-    }
-    for (const item of putBack) {
-      const earliest = (lastRefresh[item.id]! + o.minIntervalSeconds) * 1000;
-      queue.enqueue({ id: item.id, priority: item.priority, dueAt: Math.max(item.dueAt, earliest) });
     }
     if (batch.length > 0) {
       // The same batching as the service (one request here: the batch is at most maxBatchSize).
@@ -248,8 +247,8 @@ export function runSimulation(options: SimOptions): SimResult {
       if (batches.length !== 1) throw new SimInvariantError(`a request split into ${batches.length} batches`);
     }
     if (batch.length === 0) {
-      // Only pulled-forward tokens were found and none may go yet: wait for the next due time.
-      clock.ms = Math.max(tMs + spacing * 1000, queue.peekNextDueAt() ?? Infinity);
+      // Only tokens not yet allowed were found (now held): move on to the next event.
+      clock.ms = tMs;
       continue;
     }
     if (!limiter.tryAcquire()) throw new SimInvariantError(`rate limiter refused a request at t=${t}`);
