@@ -19,6 +19,9 @@
  * the budget before the others are planned. With extreme volatility the optimum gives a token
  * up: its interval grows again once λT passes the elasticity crossover s* ≈ 2.67 (see
  * `elasticityCrossover`).
+ *
+ * Optional per-token jump rates (jumps larger than X, per second) add their staleness and KKT
+ * term (planner-jumps.ts); tokens with a rate are solved by a per-token Newton iteration.
  */
 import { jumpMarginal, jumpStaleness, kktIntervalWithJumps } from './planner-jumps.js';
 import { dimensionlessG, dimensionlessU, erfcFast, inverseUFromLn, lnUFromLnS } from './planner-math.js';

@@ -17,6 +17,12 @@
  *
  * Manual `refresh_interval_seconds` is honoured as an override (floored at the minimum) and its
  * rate is reserved from the budget before the others are planned.
+ *
+ * Learning: call observe(token, r, Δt) after every successful refresh (r = ln(new/old price)).
+ * It returns the new σ state (persist it as ScheduleState.sigma/sigmaSamples; the estimate is
+ * winsorised against the token's cohort prior) and counts jumps (jump-rate.ts, in memory): a
+ * token seen jumping by more than X gets a jump rate, and the planner shortens its interval
+ * (planner-jumps.ts). In the simulator this recovers about half of what jumps cost at 600 rpm.
  */
 import type { PolicyContext, PolicyToken, RefreshPolicy } from '../policy.js';
 import { JumpTracker } from '../jump-rate.js';
