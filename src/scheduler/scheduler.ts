@@ -9,7 +9,6 @@
 import type { Clock } from '../core/clock.js';
 import type { PolicyContext, RefreshPolicy } from '../core/policy.js';
 import type { TierDef, TokenWithState } from '../core/types.js';
-import { IndexedPriorityQueue } from '../core/priority-queue.js';
 import { MetricsCollector } from '../core/metrics-collector.js';
 import { DEFAULT_TIERS, calculatePriorityScore } from '../core/tiers.js';
 import type { RateLimiter } from '../core/rate-limiter.js';
@@ -17,18 +16,16 @@ import type { CircuitBreaker } from '../core/circuit-breaker.js';
 import type { PriceClient } from '../sources/price-client.js';
 import type { Store } from '../store/types.js';
 import { TypedEmitter } from './emitter.js';
+import { TokenBook } from './token-book.js';
 import type { SchedulerEvents, SchedulerStatus } from './types.js';
 import {
   type SchedToken,
-  spreadDueTimes,
   toSchedToken,
   applyRowEdits,
   DEFAULT_DEACTIVATION,
 } from './token-state.js';
 import { BatchProcessor, type BatchOutcome } from './batch-processor.js';
 import { SchedulerStats } from './stats.js';
-
-const GOLDEN_RATIO = 0.6180339887498949;
 
 export interface Logger {
   debug(obj: object | string, msg?: string): void;
@@ -72,9 +69,11 @@ interface ManualWaiter {
 export class TokenRefreshScheduler {
   readonly events: TypedEmitter<SchedulerEvents>;
   readonly metrics: MetricsCollector;
-  readonly tokens = new Map<number, SchedToken>();
-  private readonly byAddress = new Map<string, number>();
-  private readonly queue = new IndexedPriorityQueue();
+  readonly book: TokenBook;
+  /** Every scheduled token by id (read-only view of the book). */
+  get tokens(): ReadonlyMap<number, SchedToken> {
+    return this.book.tokens;
+  }
   private readonly manual: number[] = [];
   private readonly waiters = new Map<number, ManualWaiter[]>();
   private readonly stats: SchedulerStats;
@@ -120,6 +119,12 @@ export class TokenRefreshScheduler {
       this.log.error({ err, event: ev }, 'event listener threw'),
     );
     this.metrics = new MetricsCollector({ clock: opts.clock });
+    this.book = new TokenBook({
+      priorityOf: (t) => this.calculateTokenPriority(t),
+      intervalOf: (t, now) => this.o.policy.intervalSeconds(t, now),
+      capacityPerSecond: () => this.capacityPerSecond(),
+      minIntervalSeconds: this.o.minIntervalSeconds,
+    });
     this.stats = new SchedulerStats(opts.clock, this.tiers);
     this.processor = new BatchProcessor({
       store: opts.store,
@@ -185,54 +190,16 @@ export class TokenRefreshScheduler {
     for await (const page of this.o.store.loadActiveTokens({ partitions: this.opts.partitions })) {
       for (const row of page) {
         const t = toSchedToken(row);
-        this.tokens.set(t.id, t);
-        this.byAddress.set(t.address, t.id);
+        this.book.add(t);
         if (row.updated_at > maxUpdated) maxUpdated = row.updated_at;
       }
     }
     this.lastDeltaAt = Math.max(this.lastDeltaAt, maxUpdated);
     this.replan(now);
-    this.placeUnscheduled([...this.tokens.values()], now);
-    this.stats.recountTiers(this.tokens.values());
-    this.log.info({ tokens: this.tokens.size }, 'tokens loaded');
-    return this.tokens.size;
-  }
-
-  /**
-   * Tokens with no usable due time (new, or overdue by more than one full pass) get even slots:
-   * never-priced tokens are spread at the budget's pace in priority order (they have no price at
-   * all, so they come first); tokens that have a price start at a golden-ratio phase of their
-   * planned interval, as the simulator does, so the due rate matches the plan from the start.
-   */
-  private placeUnscheduled(list: SchedToken[], now: number): void {
-    const capacity = Math.max(1e-9, this.capacityPerSecond());
-    const fullPassMs = (this.tokens.size / capacity) * 1000;
-    const neverPriced: { schedule: SchedToken['schedule']; priority: number; t: SchedToken }[] = [];
-    for (const t of list) {
-      const due = t.schedule.nextDueAt;
-      if (Number.isFinite(due) && due >= now - fullPassMs) {
-        this.enqueue(t);
-      } else if (t.price === null) {
-        neverPriced.push({ schedule: t.schedule, priority: this.calculateTokenPriority(t), t });
-      } else {
-        const phase = (t.id * GOLDEN_RATIO) % 1;
-        t.schedule.nextDueAt = now + Math.floor(phase * this.o.policy.intervalSeconds(t, now) * 1000);
-        this.enqueue(t);
-      }
-    }
-    spreadDueTimes(neverPriced, now, capacity);
-    for (const s of neverPriced) this.enqueue(s.t);
-  }
-
-  private enqueue(t: SchedToken): void {
-    // A negative manual boost can make a score negative; the queue only orders non-negative
-    // priorities, and "below everything" is what such a token means anyway.
-    const p = this.calculateTokenPriority(t);
-    this.queue.enqueue({
-      id: t.id,
-      priority: Number.isFinite(p) ? Math.max(0, p) : 0,
-      dueAt: t.schedule.nextDueAt,
-    });
+    this.book.place([...this.book.values()], now);
+    this.stats.recountTiers(this.book.values());
+    this.log.info({ tokens: this.book.size }, 'tokens loaded');
+    return this.book.size;
   }
 
   /** Incremental pick-up of new, edited and deactivated tokens (never rebuilds the queue). */
@@ -253,9 +220,9 @@ export class TokenRefreshScheduler {
     const now = this.now();
     const fresh: SchedToken[] = [];
     for (const row of rows) {
-      const existing = this.tokens.get(row.id);
+      const existing = this.book.get(row.id);
       if (!row.is_active) {
-        if (existing) this.forget(existing);
+        if (existing) this.book.forget(existing);
         continue;
       }
       if (existing) {
@@ -265,34 +232,27 @@ export class TokenRefreshScheduler {
           const next = existing.lastRefreshSuccess + this.o.policy.intervalSeconds(existing, now) * 1000;
           existing.schedule.nextDueAt = Math.max(now, next);
         }
-        if (this.queue.has(existing.id)) this.enqueue(existing);
+        if (this.book.isQueued(existing.id)) this.book.enqueue(existing);
       } else {
         const t = toSchedToken(row);
-        this.tokens.set(t.id, t);
-        this.byAddress.set(t.address, t.id);
+        this.book.add(t);
         fresh.push(t);
       }
     }
     if (fresh.length) {
-      this.o.policy.replan(this.tokens.values(), this.policyContext(), now);
-      this.placeUnscheduled(fresh, now);
+      this.o.policy.replan(this.book.values(), this.policyContext(), now);
+      this.book.place(fresh, now);
     }
-    if (rows.length) this.stats.recountTiers(this.tokens.values());
-  }
-
-  private forget(t: SchedToken): void {
-    this.tokens.delete(t.id);
-    this.byAddress.delete(t.address);
-    this.queue.remove(t.id);
+    if (rows.length) this.stats.recountTiers(this.book.values());
   }
 
   /** Re-plan rates (timer, capacity change, token set change). */
   replan(now = this.now()): void {
     const ctx = this.policyContext();
-    this.o.policy.replan(this.tokens.values(), ctx, now);
+    this.o.policy.replan(this.book.values(), ctx, now);
     this.plannedCapacity = ctx.capacityPerSecond;
     this.nextReplanAt = now + this.o.replanIntervalMs;
-    this.stats.updatePlan(this.tokens.values(), this.o.policy, now, this.o.deviation, (t) =>
+    this.stats.updatePlan(this.book.values(), this.o.policy, now, this.o.deviation, (t) =>
       this.importance(t),
     );
   }
@@ -303,7 +263,7 @@ export class TokenRefreshScheduler {
     this.running = true;
     this.startedAt = this.now();
     this.nextDeltaAt = this.now() + this.o.deltaLoadIntervalMs;
-    this.events.emit('started', { at: this.now(), tokens: this.tokens.size, policy: this.o.policy.name });
+    this.events.emit('started', { at: this.now(), tokens: this.book.size, policy: this.o.policy.name });
     this.loopPromise = this.loop();
   }
 
@@ -323,9 +283,7 @@ export class TokenRefreshScheduler {
   }
 
   async persistSchedule(): Promise<void> {
-    const states = [...this.tokens.values()]
-      .map((t) => t.schedule)
-      .filter((s) => Number.isFinite(s.nextDueAt));
+    const states = [...this.book.values()].map((t) => t.schedule).filter((s) => Number.isFinite(s.nextDueAt));
     for (let i = 0; i < states.length; i += 5_000) {
       await this.o.store.saveSchedules(states.slice(i, i + 5_000), this.now());
     }
@@ -377,11 +335,7 @@ export class TokenRefreshScheduler {
     const now = this.now();
     const limiterAt = this.o.limiter.nextAvailableAt();
     const circuitAt = this.o.breaker.state === 'open' ? (this.o.breaker.retryAt() ?? now) : now;
-    const dueAt = this.manual.length
-      ? now
-      : this.paused
-        ? Infinity
-        : (this.queue.peekNextDueAt() ?? Infinity);
+    const dueAt = this.manual.length ? now : this.paused ? Infinity : (this.book.peekNextDueAt() ?? Infinity);
     const workAt = Math.max(limiterAt, circuitAt, dueAt);
     return Math.min(workAt, this.nextDeltaAt, this.nextReplanAt) - now;
   }
@@ -408,19 +362,19 @@ export class TokenRefreshScheduler {
     const size = this.o.maxBatchSize;
     const batch: SchedToken[] = [];
     while (this.manual.length && batch.length < size) {
-      const t = this.tokens.get(this.manual.shift()!);
+      const t = this.book.get(this.manual.shift()!);
       if (t && !batch.includes(t)) {
-        this.queue.remove(t.id);
+        this.book.unqueue(t.id);
         batch.push(t);
       }
     }
     const hasManual = batch.length > 0;
-    if (!this.paused && batch.length < size) this.takeDue(batch, now, size, now);
+    if (!this.paused && batch.length < size) this.book.takeDue(batch, now, size, now);
     // Batch fill: a request costs the same with 1 id or 50, so when fewer than a full batch are
     // due, top it up with the tokens due within the next two request slots (they would ride the
     // next request anyway).
     if (!this.paused && batch.length > 0 && batch.length < size) {
-      this.takeDue(batch, now + 2 * this.o.limiter.spacingMs, size, now);
+      this.book.takeDue(batch, now + 2 * this.o.limiter.spacingMs, size, now);
     }
     this.events.emit('cycle', {
       at: now,
@@ -436,19 +390,6 @@ export class TokenRefreshScheduler {
     return batch.length;
   }
 
-  /** Move queue items due by `until` into the batch; never before a token's minimum interval. */
-  private takeDue(batch: SchedToken[], until: number, size: number, now: number): void {
-    const minGapMs = this.o.minIntervalSeconds * 1000;
-    for (const item of this.queue.getDueItems(until, size - batch.length)) {
-      const t = this.tokens.get(item.id);
-      if (!t) continue;
-      if (t.lastRefreshSuccess !== null && now - t.lastRefreshSuccess < minGapMs) {
-        t.schedule.nextDueAt = Math.max(t.schedule.nextDueAt, t.lastRefreshSuccess + minGapMs);
-        this.enqueue(t);
-      } else batch.push(t);
-    }
-  }
-
   /** Fetch, write in one transaction, then (only after commit) update memory, re-queue, emit. */
   async processBatch(batch: SchedToken[], highPriority = false): Promise<void> {
     const outcome = await this.processor.process(batch, highPriority);
@@ -456,7 +397,7 @@ export class TokenRefreshScheduler {
     if (outcome.kind !== 'ok') {
       // Source-level or store-level failure: no token is blamed; all go back as due (keeping
       // their original due time, so they lead when the source recovers).
-      for (const t of batch) if (this.tokens.has(t.id)) this.enqueue(t);
+      for (const t of batch) if (this.book.has(t.id)) this.book.enqueue(t);
       this.metrics.recordBatchFailure(batch.length, outcome.durationMs, outcome.error);
       this.stats.recordBatchFailure(outcome.error, now);
       this.events.emit('batch:failed', {
@@ -467,10 +408,10 @@ export class TokenRefreshScheduler {
         at: now,
       });
     } else {
-      for (const t of batch) if (this.tokens.has(t.id) && !outcome.deactivated.has(t.id)) this.enqueue(t);
+      for (const t of batch) if (this.book.has(t.id) && !outcome.deactivated.has(t.id)) this.book.enqueue(t);
       for (const id of outcome.deactivated) {
-        const t = this.tokens.get(id);
-        if (t) this.forget(t);
+        const t = this.book.get(id);
+        if (t) this.book.forget(t);
       }
       this.metrics.recordBatchCompletion(batch.length, outcome.durationMs, {
         updated: outcome.updated,
@@ -504,7 +445,7 @@ export class TokenRefreshScheduler {
   requestRefresh(
     tokenId: number,
   ): Promise<BatchOutcome['perToken'] extends Map<number, infer V> ? V : never> {
-    if (!this.tokens.has(tokenId)) throw new Error(`token ${tokenId} is not scheduled (inactive or unknown)`);
+    if (!this.book.has(tokenId)) throw new Error(`token ${tokenId} is not scheduled (inactive or unknown)`);
     return new Promise((resolve) => {
       const ws = this.waiters.get(tokenId) ?? [];
       ws.push({ resolve });
@@ -515,7 +456,7 @@ export class TokenRefreshScheduler {
   }
 
   idForAddress(address: string): number | undefined {
-    return this.byAddress.get(address);
+    return this.book.idFor(address);
   }
 
   status(): SchedulerStatus {
@@ -527,7 +468,7 @@ export class TokenRefreshScheduler {
       policy: this.o.policy.name,
       startedAt: this.startedAt,
       now,
-      tokens: { active: this.tokens.size, queued: this.queue.size, due: this.queue.countDue(now, 100_000) },
+      tokens: { active: this.book.size, queued: this.book.queued, due: this.book.countDue(now) },
       plan: {
         requestsPerMinute: this.o.requestsPerMinute,
         effectiveRequestsPerMinute: this.o.limiter.effectiveMaxRequests,
