@@ -60,27 +60,27 @@ export function kktIntervalWithJumps(
   tMax: number,
 ): number {
   const y = mu / weight;
-  const F = (T: number): number => diffusionMarginal(T, lambda) + jumpMarginal(T, kappa) - y;
   let hi = Math.min(upper, tMax);
   if (!(kappa > 0)) return Math.max(tMin, hi);
   if (hi === Infinity) {
     // No diffusion: V alone, which tends to 1/κ. Beyond that, never worth a refresh.
     if (y >= 1 / kappa) return tMax;
     hi = 1 / kappa;
-    while (F(hi) < 0) hi *= 2;
+    while (diffusionMarginal(hi, lambda) + jumpMarginal(hi, kappa) < y) hi *= 2;
   }
-  if (hi <= tMin || F(tMin) >= 0) return tMin;
-  if (F(hi) <= 0) return hi; // only when clamped at tMax
+  if (hi <= tMin || diffusionMarginal(tMin, lambda) + jumpMarginal(tMin, kappa) >= y) return tMin;
+  if (diffusionMarginal(hi, lambda) + jumpMarginal(hi, kappa) <= y) return hi; // clamped at tMax
+  // Newton from the upper bound (U + V is increasing and convex-ish there), bisection-guarded.
   let lo = tMin;
   let T = hi;
   for (let i = 0; i < 60; i++) {
-    const f = F(T);
+    const f = diffusionMarginal(T, lambda) + jumpMarginal(T, kappa) - y;
     if (f > 0) hi = T;
     else lo = T;
     const slope = diffusionMarginalSlope(T, lambda) + kappa * T * Math.exp(-kappa * T);
     let next = slope > 0 ? T - f / slope : NaN;
     if (!(next > lo && next < hi)) next = 0.5 * (lo + hi);
-    if (Math.abs(next - T) <= 1e-12 * T || hi - lo <= 1e-12 * hi) return next;
+    if (Math.abs(next - T) <= 1e-10 * T || hi - lo <= 1e-10 * hi) return next;
     T = next;
   }
   return T;

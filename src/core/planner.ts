@@ -36,6 +36,12 @@ export interface PlanOptions {
   maxIntervalSeconds: number;
   /** Previous μ, to start the search near it (a re-plan after small changes converges faster). */
   muHint?: number;
+  /**
+   * Stop when the planned rate is within this fraction below C (default 1e-8). With a hint
+   * that is already that close, the hint is kept (one evaluation): a policy re-planning every
+   * minute can pass ~1e-4 and skip the search while little has changed.
+   */
+  tolerance?: number;
 }
 
 export interface PlanInput {
@@ -250,7 +256,9 @@ export function planRefreshIntervals(tokens: readonly PlanInput[] | PlanColumns,
     if (m / tMin <= budget * (1 + 1e-12)) {
       for (const i of active) intervals[i] = tMin;
     } else {
-      mu = Math.exp(solveLnMu(rateAt, budget, m, lnMarginalAt, tMin, tMax, opts.muHint));
+      mu = Math.exp(
+        solveLnMu(rateAt, budget, m, lnMarginalAt, tMin, tMax, opts.muHint, opts.tolerance ?? 1e-8),
+      );
       rateAt(Math.log(mu), true);
     }
   }
@@ -267,6 +275,7 @@ function solveLnMu(
   tMin: number,
   tMax: number,
   muHint: number | undefined,
+  tolerance: number,
 ): number {
   const f = (x: number): number => rateAt(x, false) - budget;
   let lo: number;
@@ -276,6 +285,8 @@ function solveLnMu(
   if (muHint !== undefined && muHint > 0 && Number.isFinite(muHint)) {
     // Re-plan: start from a narrow bracket around the previous μ and widen it geometrically.
     const c = Math.log(muHint);
+    const fc = f(c);
+    if (fc <= 0 && -fc <= budget * tolerance) return c;
     let width = 0.02;
     lo = c - width;
     hi = c + width;
@@ -329,7 +340,7 @@ function solveLnMu(
   let side = 0;
   let trueFHi = fHi; // fHi is scaled by the Illinois step; stop on the real value
   for (let iter = 0; iter < 200; iter++) {
-    if (hi - lo < 1e-13 || -trueFHi <= budget * 1e-9) break;
+    if (hi - lo < 1e-13 || -trueFHi <= budget * tolerance) break;
     let x = (lo * fHi - hi * fLo) / (fHi - fLo);
     if (!(x > lo && x < hi) || iter % 8 === 7) x = 0.5 * (lo + hi);
     const fx = f(x);

@@ -229,6 +229,9 @@ export class OptimalPolicy implements RefreshPolicy {
       minIntervalSeconds: ctx.minIntervalSeconds,
       maxIntervalSeconds: ctx.maxIntervalSeconds,
       muHint: this.mu > 0 ? this.mu : undefined,
+      // Re-plans keep μ while the budget is met within 0.01 % (each token's next interval uses
+      // its fresh σ anyway); the first plan is solved to 1e-8.
+      tolerance: this.mu > 0 ? 1e-4 : 1e-8,
     });
     this.ctx = ctx;
     this.mu = plan.mu;
