@@ -40,7 +40,7 @@ const HEADERS: Record<string, string> = {
   percentage: 'Share',
   requestsPerMinute: 'Req/min',
   maxBatchSize: 'Ids/req',
-  capacityPerSecond: 'Refreshes/min',
+  capacityPerSecond: 'Capacity/min',
   refreshesPerMinute: 'Refreshes/min',
   requiredRequestsPerMinute: 'Needed req/min',
   intervalSeconds: 'Interval',
@@ -164,9 +164,17 @@ function section(title: string, data: unknown, keyName: string): string | null {
   if (rows && rows.length > 0) return `${title}\n${renderTable(rows)}`;
   if (rows && rows.length === 0) return `${title}\n  (none)`;
   if (isRecord(data)) {
-    const entries = Object.entries(flatten(data));
-    const w = Math.max(...entries.map(([k]) => (HEADERS[k] ?? k).length));
-    return `${title}\n${entries.map(([k, v]) => `  ${(HEADERS[k] ?? k).padEnd(w)}  ${formatCell(k, v)}`).join('\n')}`;
+    // Lists of records (e.g. per-tier rows) become tables of their own under the key/values.
+    const tables = Object.entries(data).filter(
+      ([, v]) => Array.isArray(v) && v.length > 0 && v.every(isRecord),
+    ) as [string, Row[]][];
+    const scalars: Row = {};
+    for (const [k, v] of Object.entries(data)) if (!tables.some(([t]) => t === k)) scalars[k] = v;
+    const entries = Object.entries(flatten(scalars));
+    const w = Math.max(0, ...entries.map(([k]) => (HEADERS[k] ?? k).length));
+    const lines = entries.map(([k, v]) => `  ${(HEADERS[k] ?? k).padEnd(w)}  ${formatCell(k, v)}`);
+    for (const [, rows] of tables) lines.push('', renderTable(rows.map(flatten)));
+    return `${title}\n${lines.join('\n')}`;
   }
   return `${title}\n  ${formatCell('', data)}`;
 }

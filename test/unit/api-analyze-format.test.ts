@@ -93,6 +93,23 @@ describe('formatAnalysis', () => {
     expect(out).toContain('novel');
   });
 
+  it('renders a section's per-tier list as a table under its scalar fields, never as JSON', () => {
+    const out = formatAnalysis({
+      distribution: {
+        total: 3,
+        tiers: [
+          { tier: 'CRITICAL', effective: 2 },
+          { tier: 'HIGH', effective: 1 },
+        ],
+      },
+    });
+    expect(out).not.toContain('{"tier"');
+    const lines = out.split('\n');
+    expect(lines.some((l) => /^\s+total\s+3$/.test(l))).toBe(true);
+    expect(lines.some((l) => /^\s+CRITICAL\s+2$/.test(l))).toBe(true);
+    expect(lines.some((l) => /^\s+HIGH\s+1$/.test(l))).toBe(true);
+  });
+
   it('formats cells by key', () => {
     expect(formatCell('J', 0.25)).toBe('25.00 %');
     expect(formatCell('tokens', 12345)).toBe('12,345');
