@@ -93,7 +93,7 @@ describe('formatAnalysis', () => {
     expect(out).toContain('novel');
   });
 
-  it('renders a section's per-tier list as a table under its scalar fields, never as JSON', () => {
+  it("renders a section's per-tier list as a table under its scalar fields, never as JSON", () => {
     const out = formatAnalysis({
       distribution: {
         total: 3,
