@@ -18,12 +18,7 @@ import type { Store } from '../store/types.js';
 import { TypedEmitter } from './emitter.js';
 import { TokenBook } from './token-book.js';
 import type { SchedulerEvents, SchedulerStatus } from './types.js';
-import {
-  type SchedToken,
-  toSchedToken,
-  applyRowEdits,
-  DEFAULT_DEACTIVATION,
-} from './token-state.js';
+import { type SchedToken, toSchedToken, applyRowEdits, DEFAULT_DEACTIVATION } from './token-state.js';
 import { BatchProcessor, type BatchOutcome } from './batch-processor.js';
 import { SchedulerStats } from './stats.js';
 
