@@ -4,6 +4,7 @@
  * Used by `token-refresh demo`, the browser test and the API load benchmark.
  */
 import { startMarket, type MarketServer } from './market/index.js';
+import { Rng } from './market/rng.js';
 import { openStore } from './store/index.js';
 import type { TokenInput } from './store/types.js';
 import { initializeTokenRefresh, type TokenRefreshIntegration } from './integration.js';
@@ -32,18 +33,6 @@ export interface DemoHandle {
   stop(): Promise<void>;
 }
 
-/** Deterministic PRNG (mulberry32) so the demo universe is the same every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * Ranks follow market order with ~10 % rankless tokens; 24 h volume falls off with rank
  * (log-normal around a power law: top tokens trade $100M+, the tail a few hundred dollars);
@@ -53,7 +42,8 @@ export function demoTokenRows(
   market: { address: string; symbol: string; decimals: number }[],
   seed = 7,
 ): TokenInput[] {
-  const rnd = prng(seed);
+  const rng = new Rng(seed);
+  const rnd = () => rng.next();
   let rank = 0;
   return market.map((t) => {
     const rankless = rnd() < 0.1;

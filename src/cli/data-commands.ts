@@ -12,6 +12,7 @@ import { PLANS, type PlanName, type TokenWithState } from '../core/types.js';
 import { analyzeTokenDistribution, getRefreshRecommendations } from '../core/rank-analyzer.js';
 import { formatAnalysis } from './analyze-format.js';
 import { parseTokenFile } from './import-file.js';
+import { TOKEN_SORT_FIELDS } from '../api/validation.js';
 import { parsePositiveInt, UsageError } from './util.js';
 
 async function withStore<T>(fn: (store: Store) => Promise<T>): Promise<T> {
@@ -44,16 +45,7 @@ function progress(label: string): { update(done: number, total: number): void; d
   };
 }
 
-const SORTS: readonly TokenSortField[] = [
-  'id',
-  'address',
-  'symbol',
-  'rank',
-  'volume_24h',
-  'priority_score',
-  'last_refresh_success',
-  'updated_at',
-];
+const SORTS: readonly TokenSortField[] = TOKEN_SORT_FIELDS;
 
 export function registerDataCommands(program: Command): void {
   const tokens = program.command('tokens').description('manage the token table');
