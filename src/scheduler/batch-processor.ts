@@ -98,13 +98,13 @@ export class BatchProcessor {
 
   constructor(private readonly o: BatchProcessorOptions) {}
 
-  async process(batch: SchedToken[], highPriority: boolean): Promise<BatchOutcome> {
+  async process(batch: SchedToken[], highPriority: boolean, signal?: AbortSignal): Promise<BatchOutcome> {
     const started = this.o.clock.now();
     let answer: FetchPricesResult;
     try {
       answer = await this.o.client.fetchPrices(
         batch.map((t) => t.address),
-        { priority: highPriority ? 'high' : 'normal' },
+        { priority: highPriority ? 'high' : 'normal', signal },
       );
     } catch (err) {
       const error = err instanceof Error ? err : new Error(String(err));

@@ -82,6 +82,8 @@ export class TokenRefreshScheduler {
   private paused = false;
   private loopPromise: Promise<void> | null = null;
   private wake: AbortController = new AbortController();
+  /** Aborted when stop() gives up waiting: requests not yet sent are abandoned. */
+  private readonly stopping = new AbortController();
   private inFlight = new Set<Promise<void>>();
   private lastDeltaAt = 0;
   private nextDeltaAt = 0;
@@ -263,11 +265,19 @@ export class TokenRefreshScheduler {
   }
 
   /** Stop taking batches, let the in-flight ones commit, persist the schedule. */
-  async stop(): Promise<void> {
+  /**
+   * Stop taking batches, let the in-flight ones commit, persist the schedule. A batch still
+   * waiting for its request after `graceMs` (e.g. behind a 30 s backoff) is abandoned unsent:
+   * nothing of it is written and its tokens stay due in the persisted schedule.
+   */
+  async stop(graceMs = 5_000): Promise<void> {
     if (!this.running) return;
     this.running = false;
     this.wake.abort();
-    await this.loopPromise;
+    const settled = Promise.allSettled([this.loopPromise, ...this.inFlight]);
+    await Promise.race([settled, this.o.clock.sleep(graceMs).catch(() => {})]);
+    this.stopping.abort(new Error('scheduler stopping'));
+    await settled;
     await Promise.allSettled([...this.inFlight]);
     await this.persistSchedule();
     for (const [id, ws] of this.waiters) {
@@ -308,7 +318,11 @@ export class TokenRefreshScheduler {
         if (this.inFlight.size < this.o.maxInFlight) {
           const p = this.runSchedulerCycle();
           if (this.o.maxInFlight <= 1) await p;
-          else await this.sleep(0);
+          else {
+            // Several batches in flight (large plans): the limiter paces them.
+            p.catch((err: unknown) => this.log.error({ err }, 'scheduler cycle failed'));
+            await this.sleep(0);
+          }
         } else {
           await Promise.race(this.inFlight);
         }
@@ -387,7 +401,7 @@ export class TokenRefreshScheduler {
 
   /** Fetch, write in one transaction, then (only after commit) update memory, re-queue, emit. */
   async processBatch(batch: SchedToken[], highPriority = false): Promise<void> {
-    const outcome = await this.processor.process(batch, highPriority);
+    const outcome = await this.processor.process(batch, highPriority, this.stopping.signal);
     const now = this.now();
     if (outcome.kind !== 'ok') {
       // Source-level or store-level failure: no token is blamed; all go back as due (keeping
