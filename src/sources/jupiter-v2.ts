@@ -14,12 +14,10 @@ import {
   MalformedResponseError,
   type FetchOptions,
   type FetchPricesResult,
-  type InvalidQuote,
-  type PriceQuote,
   type PriceSource,
   type RateLimitHint,
 } from './types.js';
-import { checkDecimalPrice, checkMints, isPlainObject } from './validate.js';
+import { checkDecimalPrice, checkMints, classifyEntries, isPlainObject } from './validate.js';
 
 export const JUPITER_V2_URL = 'https://api.jup.ag/price/v2';
 export const JUPITER_V2_MAX_IDS = 100;
@@ -34,44 +32,12 @@ export function parseV2Body(
   if (!isPlainObject(body)) throw new MalformedResponseError('expected a JSON object with a `data` field');
   const data = body.data;
   if (!isPlainObject(data)) throw new MalformedResponseError('`data` is missing or not an object');
-  const quotes = new Map<string, PriceQuote>();
-  const missing: string[] = [];
-  const invalid: InvalidQuote[] = [];
-  for (const mint of asked) {
-    const entry = Object.hasOwn(data, mint) ? data[mint] : undefined;
-    if (entry === undefined || entry === null) {
-      missing.push(mint);
-      continue;
-    }
-    if (!isPlainObject(entry)) {
-      invalid.push({
-        mint,
-        reason: `entry is not an object (${Array.isArray(entry) ? 'array' : typeof entry})`,
-      });
-      continue;
-    }
-    if (entry.price === null) {
-      missing.push(mint);
-      continue;
-    }
-    if (entry.price === undefined) {
-      invalid.push({ mint, reason: 'entry has no price' });
-      continue;
-    }
-    const check = checkDecimalPrice(entry.price);
-    if (!check.ok) {
-      invalid.push({ mint, reason: check.reason });
-      continue;
-    }
-    quotes.set(mint, {
-      mint,
-      price: check.price,
-      blockId: null,
-      decimals: null,
-      change24h: null,
-      liquidity: null,
-    });
-  }
+  const { quotes, missing, invalid } = classifyEntries(data, asked, 'price', checkDecimalPrice, () => ({
+    blockId: null,
+    decimals: null,
+    change24h: null,
+    liquidity: null,
+  }));
   return { quotes, missing, invalid, rateLimit };
 }
 

@@ -15,12 +15,17 @@ import {
   MalformedResponseError,
   type FetchOptions,
   type FetchPricesResult,
-  type InvalidQuote,
-  type PriceQuote,
   type PriceSource,
   type RateLimitHint,
 } from './types.js';
-import { checkMints, checkNumberPrice, finiteOrNull, intOrNull, isPlainObject } from './validate.js';
+import {
+  checkMints,
+  checkNumberPrice,
+  classifyEntries,
+  finiteOrNull,
+  intOrNull,
+  isPlainObject,
+} from './validate.js';
 
 export const JUPITER_V3_URL = 'https://api.jup.ag/price/v3';
 export const JUPITER_V3_MAX_IDS = 50;
@@ -41,44 +46,12 @@ export function parseV3Body(
       `expected a JSON object keyed by mint, got ${body === null ? 'null' : Array.isArray(body) ? 'an array' : typeof body}`,
     );
   }
-  const quotes = new Map<string, PriceQuote>();
-  const missing: string[] = [];
-  const invalid: InvalidQuote[] = [];
-  for (const mint of asked) {
-    const entry = Object.hasOwn(body, mint) ? body[mint] : undefined;
-    if (entry === undefined || entry === null) {
-      missing.push(mint);
-      continue;
-    }
-    if (!isPlainObject(entry)) {
-      invalid.push({
-        mint,
-        reason: `entry is not an object (${Array.isArray(entry) ? 'array' : typeof entry})`,
-      });
-      continue;
-    }
-    if (entry.usdPrice === null) {
-      missing.push(mint);
-      continue;
-    }
-    if (entry.usdPrice === undefined) {
-      invalid.push({ mint, reason: 'entry has no usdPrice' });
-      continue;
-    }
-    const check = checkNumberPrice(entry.usdPrice);
-    if (!check.ok) {
-      invalid.push({ mint, reason: check.reason });
-      continue;
-    }
-    quotes.set(mint, {
-      mint,
-      price: check.price,
-      blockId: intOrNull(entry.blockId),
-      decimals: intOrNull(entry.decimals),
-      change24h: finiteOrNull(entry.priceChange24h),
-      liquidity: finiteOrNull(entry.liquidity),
-    });
-  }
+  const { quotes, missing, invalid } = classifyEntries(body, asked, 'usdPrice', checkNumberPrice, (e) => ({
+    blockId: intOrNull(e.blockId),
+    decimals: intOrNull(e.decimals),
+    change24h: finiteOrNull(e.priceChange24h),
+    liquidity: finiteOrNull(e.liquidity),
+  }));
   return { quotes, missing, invalid, rateLimit };
 }
 

@@ -1,3 +1,4 @@
+import type { InvalidQuote, PriceQuote } from './types.js';
 /**
  * Value checks shared by every source: what counts as a mint address, what counts as a usable
  * price. A price is passed on only when it is a finite number > 0 and < 1e12 (the store keeps 12+
@@ -82,4 +83,51 @@ export function intOrNull(value: unknown): number | null {
 
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Classify the asked mints of a decoded answer (`entries` keyed by mint): absent or null entries
+ * and null prices are missing; non-objects, absent prices and prices failing `check` are invalid;
+ * the rest become quotes through `extra` (the version-specific optional fields). Shared by v2/v3.
+ */
+export function classifyEntries(
+  entries: Record<string, unknown>,
+  asked: readonly string[],
+  priceKey: string,
+  check: (value: unknown) => PriceCheck,
+  extra: (entry: Record<string, unknown>) => Omit<PriceQuote, 'mint' | 'price'>,
+): { quotes: Map<string, PriceQuote>; missing: string[]; invalid: InvalidQuote[] } {
+  const quotes = new Map<string, PriceQuote>();
+  const missing: string[] = [];
+  const invalid: InvalidQuote[] = [];
+  for (const mint of asked) {
+    const entry = Object.hasOwn(entries, mint) ? entries[mint] : undefined;
+    if (entry === undefined || entry === null) {
+      missing.push(mint);
+      continue;
+    }
+    if (!isPlainObject(entry)) {
+      invalid.push({
+        mint,
+        reason: `entry is not an object (${Array.isArray(entry) ? 'array' : typeof entry})`,
+      });
+      continue;
+    }
+    const raw = entry[priceKey];
+    if (raw === null) {
+      missing.push(mint);
+      continue;
+    }
+    if (raw === undefined) {
+      invalid.push({ mint, reason: `entry has no ${priceKey}` });
+      continue;
+    }
+    const c = check(raw);
+    if (!c.ok) {
+      invalid.push({ mint, reason: c.reason });
+      continue;
+    }
+    quotes.set(mint, { mint, price: c.price, ...extra(entry) });
+  }
+  return { quotes, missing, invalid };
 }
