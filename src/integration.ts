@@ -12,9 +12,8 @@ import { type Clock, systemClock } from './core/clock.js';
 import { CircuitBreaker } from './core/circuit-breaker.js';
 import { RateLimiter } from './core/rate-limiter.js';
 import { createPolicy } from './core/policies.js';
-import { analyzeTokenDistribution, getRefreshRecommendations } from './core/rank-analyzer.js';
-import { projectPlan } from './simulate/index.js';
-import { PLANS, type PlanName, type Token, type TokenWithState } from './core/types.js';
+import { buildAnalysisReport } from './core/analysis-report.js';
+import type { Token, TokenWithState } from './core/types.js';
 import { type Config, batchSpacingMs, defaultPriceUrl, loadConfig } from './config.js';
 import { createPriceSource, isMintAddress, type PriceSource } from './sources/index.js';
 import { PriceClient } from './sources/price-client.js';
@@ -205,31 +204,14 @@ export class TokenRefreshIntegration implements ApiService {
 
   /** Distribution, per-tier recommendations for the configured plan, and projections per plan. */
   async getRefreshRecommendations() {
-    const tokens = [...this.scheduler.tokens.values()];
-    const now = this.clock.now();
-    const plan = { requestsPerMinute: this.config.requestsPerMinute, maxBatchSize: this.config.maxBatchSize };
-    const projections = (Object.keys(PLANS) as PlanName[]).map((name) => ({
-      plan: name,
-      requestsPerMinute: PLANS[name],
-      ...projectPlan(
-        tokens,
-        { requestsPerMinute: PLANS[name], maxBatchSize: this.config.maxBatchSize },
-        {
-          deviation: this.config.deviation,
-          minIntervalSeconds: this.config.minIntervalSeconds,
-        },
-      ),
-    }));
-    return {
-      plan: { name: this.config.plan, ...plan },
-      distribution: analyzeTokenDistribution(tokens),
-      recommendations: getRefreshRecommendations(
-        tokens,
-        { ...plan, minIntervalSeconds: this.config.minIntervalSeconds },
-        now,
-      ),
-      projections,
-    };
+    return buildAnalysisReport([...this.scheduler.tokens.values()], {
+      planName: this.config.plan,
+      requestsPerMinute: this.config.requestsPerMinute,
+      maxBatchSize: this.config.maxBatchSize,
+      minIntervalSeconds: this.config.minIntervalSeconds,
+      deviation: this.config.deviation,
+      now: this.clock.now(),
+    });
   }
 
   recommendations(): Promise<unknown> {

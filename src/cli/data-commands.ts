@@ -8,8 +8,8 @@ import type { Command } from 'commander';
 import { loadConfig } from '../config.js';
 import type { Store, TokenSortField } from '../store/types.js';
 import { systemClock } from '../core/clock.js';
-import { PLANS, type PlanName, type TokenWithState } from '../core/types.js';
-import { analyzeTokenDistribution, getRefreshRecommendations } from '../core/rank-analyzer.js';
+import { PLANS, type TokenWithState } from '../core/types.js';
+import { buildAnalysisReport } from '../core/analysis-report.js';
 import { formatAnalysis } from './analyze-format.js';
 import { parseTokenFile } from './import-file.js';
 import { TOKEN_SORT_FIELDS } from '../api/validation.js';
@@ -138,40 +138,20 @@ export function registerDataCommands(program: Command): void {
         throw new UsageError(`--plan: expected one of ${Object.keys(PLANS).join(', ')}, got ${o.plan}`);
       }
       const config = loadConfig(process.env, { plan: o.plan });
-      const { projectPlan } = await import('../simulate/index.js');
       const report = await withStore(async (store) => {
         const attrs: (TokenWithState & { lastPriceChangeAt: number | null; sigma: number | null })[] = [];
         for await (const page of store.loadActiveTokens()) {
           for (const t of page)
             attrs.push({ ...t, lastPriceChangeAt: t.last_price_change, sigma: t.schedule?.sigma ?? null });
         }
-        const planName = config.plan;
-        const plan = {
-          requestsPerMinute: o.plan ? PLANS[planName] : config.requestsPerMinute,
+        return buildAnalysisReport(attrs, {
+          planName: config.plan,
+          requestsPerMinute: o.plan ? PLANS[config.plan] : config.requestsPerMinute,
           maxBatchSize: config.maxBatchSize,
-        };
-        const now = systemClock.now();
-        return {
-          plan: { name: planName, ...plan },
-          distribution: analyzeTokenDistribution(attrs),
-          recommendations: getRefreshRecommendations(
-            attrs,
-            { ...plan, minIntervalSeconds: config.minIntervalSeconds },
-            now,
-          ),
-          projections: (Object.keys(PLANS) as PlanName[]).map((name) => ({
-            plan: name,
-            requestsPerMinute: PLANS[name],
-            ...projectPlan(
-              attrs,
-              { requestsPerMinute: PLANS[name], maxBatchSize: config.maxBatchSize },
-              {
-                deviation: config.deviation,
-                minIntervalSeconds: config.minIntervalSeconds,
-              },
-            ),
-          })),
-        };
+          minIntervalSeconds: config.minIntervalSeconds,
+          deviation: config.deviation,
+          now: systemClock.now(),
+        });
       });
       process.stdout.write(o.json ? JSON.stringify(report, null, 2) + '\n' : formatAnalysis(report) + '\n');
     });
