@@ -165,10 +165,17 @@ export function runSimulation(options: SimOptions): SimResult {
     if (gap < minGap) minGap = gap;
     const tok = tokens[i]!;
     const r = market.refresh(i, t);
-    if (!o.oracleSigma) {
-      const next = optimal ? optimal.observe(tok, r, gap) : estimator.observeReturn(tok, r, gap);
-      tok.sigma = next.sigma;
-      tok.sigmaSamples = next.sigmaSamples;
+    if (o.oracleSigma) {
+      // σ is given, but jumps are still learned from what the refresh shows (the estimate the
+      // jump filter compares against is the true σ).
+      optimal?.observe(tok, r, gap);
+    } else {
+      for (let k = 0; k <= o.extraReturns; k++) {
+        const x = k === 0 ? r : market.extraReturn(i, gap);
+        const next = optimal ? optimal.observe(tok, x, gap) : estimator.observeReturn(tok, x, gap);
+        tok.sigma = next.sigma;
+        tok.sigmaSamples = next.sigmaSamples;
+      }
     }
     if (r !== 0) tok.lastPriceChangeAt = t * 1000;
     lastRefresh[i] = t;

@@ -40,6 +40,8 @@ export class Market {
   /** Called with (token, stale seconds) for every measured segment (for per-block sums). */
   onMeasured: ((i: number, stale: number) => void) | null = null;
   private readonly seg: SegmentIntegral = { stale: 0, absErr: 0 };
+  /** Stream for extraReturn() (diagnostics), separate so the market's own paths do not change. */
+  private readonly extra: Rng;
 
   constructor(universe: readonly UniverseRow[], seed: number, deviation: number) {
     const n = universe.length;
@@ -57,6 +59,7 @@ export class Market {
     this.diffusion = new Array<Rng>(n);
     this.jumps = new Array<Rng>(n);
     const root = new Rng(seed);
+    this.extra = new Rng(seed ^ 0x0bee5);
     for (let i = 0; i < n; i++) {
       const row = universe[i]!;
       this.sigma[i] = row.sigma_daily / Math.sqrt(DAY);
@@ -118,6 +121,24 @@ export class Market {
       this.nextJump[i] = tj + rng.exponential(this.jumpRate[i]!);
     }
     this.segment(i, t);
+  }
+
+  /**
+   * Diagnostics only: a log-return of token i over dt seconds drawn independently of its path,
+   * from the same law (diffusion plus jumps) — what one more look at the token's history would
+   * show. The simulator's `extraReturns` feeds these to the policy to measure what more
+   * information would buy; the policy never sees them otherwise.
+   */
+  extraReturn(i: number, dt: number): number {
+    const rng = this.extra;
+    let r = this.sigma[i]! * Math.sqrt(dt) * rng.normal();
+    const rate = this.jumpRate[i]!;
+    if (rate > 0) {
+      for (let t = rng.exponential(rate); t <= dt; t += rng.exponential(rate)) {
+        r += this.jumpSize[i]! * rng.normal();
+      }
+    }
+    return r;
   }
 
   /** Bring every token to time t (measurement boundaries). */

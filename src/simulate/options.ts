@@ -33,9 +33,15 @@ export interface SimOptions {
   rescheduleOnReplan?: boolean;
   /**
    * Diagnostic: give the policy the true σ instead of learning it (isolates execution loss from
-   * learning loss). Default false.
+   * the cost of learning σ; jump rates are still learned from the refreshes). Default false.
    */
   oracleSigma?: boolean;
+  /**
+   * Diagnostic: with every refresh, also show the learning policy this many independent returns
+   * of the token over the same interval, from the same law (default 0). Measures how J/J* falls
+   * as the policy gets more information per refresh: the cost of learning σ, isolated.
+   */
+  extraReturns?: number;
   /** Return per-token arrays in the result (diagnostics, tests). */
   details?: boolean;
   /** Measurement window split for the standard error of J (default 10 blocks). */
@@ -157,6 +163,7 @@ export function resolveOptions(o: SimOptions): ResolvedSimOptions {
     rescheduleOnReplan: o.rescheduleOnReplan ?? false,
     blocks: o.blocks ?? 10,
     oracleSigma: o.oracleSigma ?? false,
+    extraReturns: o.extraReturns ?? 0,
     details: o.details ?? false,
     tiers: o.tiers,
     policyFactory: o.policyFactory,
@@ -176,6 +183,9 @@ export function resolveOptions(o: SimOptions): ResolvedSimOptions {
   positive('durationSeconds', r.durationSeconds);
   positive('replanIntervalSeconds', r.replanIntervalSeconds);
   positive('blocks', r.blocks, { integer: true });
+  if (!(Number.isInteger(r.extraReturns) && r.extraReturns >= 0)) {
+    throw new SimOptionsError('extraReturns', `must be an integer >= 0, got ${String(r.extraReturns)}`);
+  }
   if (!(r.warmupSeconds >= 0) || !(r.warmupSeconds < r.durationSeconds)) {
     throw new SimOptionsError('warmupSeconds', `must be >= 0 and < durationSeconds, got ${r.warmupSeconds}`);
   }

@@ -12,6 +12,7 @@ import {
   universeToCsv,
   type UniverseRow,
 } from '../../src/simulate/index.js';
+import { Market } from '../../src/simulate/market.js';
 import { Rng } from '../../src/simulate/rng.js';
 
 const X = 0.01;
@@ -291,5 +292,59 @@ describe('runSimulation', () => {
     expect(() => runSimulation({ ...base, requestsPerMinute: 0.5 })).toThrow(/requestsPerMinute/);
     expect(() => runSimulation({ ...base, universe: [] })).toThrow(/universe/);
     expect(() => runSimulation({ ...base, maxIntervalSeconds: 5 })).toThrow(/maxIntervalSeconds/);
+    expect(() => runSimulation({ ...base, extraReturns: -1 })).toThrow(/extraReturns/);
+    expect(() => runSimulation({ ...base, extraReturns: 1.5 })).toThrow(/extraReturns/);
+  });
+
+  it('extra returns (diagnostic) feed the learner more samples without touching the market or the schedule', () => {
+    const universe = generateUniverse({ n: 400, seed: 5 }).map((r) => ({ ...r, jump_rate_daily: 0 }));
+    const base = {
+      universe,
+      requestsPerMinute: 6,
+      durationSeconds: 2 * 3600,
+      warmupSeconds: 600,
+      policy: 'uniform' as const, // schedules without σ, so only the learning differs
+      seed: 4,
+    };
+    const one = runSimulation(base);
+    const three = runSimulation({ ...base, extraReturns: 2 });
+    expect(three.J).toBe(one.J);
+    expect(three.refreshes).toBe(one.refreshes);
+    // Three returns per refresh: the σ error shrinks by about √3.
+    expect(three.sigma_median_rel_error!).toBeLessThan(0.75 * one.sigma_median_rel_error!);
   });
 });
+
+describe('Market.extraReturn (diagnostic returns)', () => {
+  it('draws returns with the token variance σ²·dt plus its jumps', () => {
+    const rows: UniverseRow[] = [
+      { ...row('A'), sigma_daily: 0.1 },
+      { ...row('B'), sigma_daily: 0.05, jump_rate_daily: 86_400 / 600, jump_size: 0.02 },
+    ];
+    const market = new Market(rows, 3, X);
+    const dt = 300;
+    const N = 40_000;
+    for (const [i, expected] of [
+      [0, (0.1 * 0.1 * dt) / 86_400],
+      // diffusion + (dt/600 jumps on average) × 0.02²
+      [1, (0.05 * 0.05 * dt) / 86_400 + (dt / 600) * 0.02 * 0.02],
+    ] as const) {
+      let ss = 0;
+      for (let k = 0; k < N; k++) ss += market.extraReturn(i, dt) ** 2;
+      expect(Math.abs(ss / N / expected - 1)).toBeLessThan(0.05);
+    }
+  });
+});
+
+function row(address: string): UniverseRow {
+  return {
+    address,
+    symbol: address,
+    rank: 1,
+    volume_24h: null,
+    in_contest: false,
+    sigma_daily: 0.05,
+    jump_rate_daily: 0,
+    jump_size: 0,
+  };
+}
