@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/core/clock.js';
-import { RateLimiter } from '../../src/core/rate-limiter.js';
+import { RateLimiter, requestConcurrency } from '../../src/core/rate-limiter.js';
 
 function prng(seed: number): () => number {
   let a = seed >>> 0;
@@ -234,5 +234,54 @@ describe('RateLimiter', () => {
     );
     // @ts-expect-error invalid kind from untyped code
     expect(() => l.recordFailure('oops')).toThrow(/kind/);
+  });
+});
+
+describe('pacing under jitter', () => {
+  it('a start up to half a spacing late keeps the schedule, so the rate holds', () => {
+    const clock = new ManualClock(0);
+    const l = new RateLimiter({ clock, maxRequests: 3000, safetyMarginMs: 0 }); // 20 ms spacing
+    const rnd = prng(9);
+    const starts: number[] = [];
+    for (let i = 0; i < 2000; i++) {
+      // every timer fires 0–9 ms late, as a busy event loop does
+      clock.advance(Math.max(0, l.nextAvailableAt() - clock.now()) + Math.floor(rnd() * 10));
+      expect(l.tryAcquire()).toBe(true);
+      starts.push(clock.now());
+    }
+    const gaps = starts.slice(1).map((t, i) => t - starts[i]!);
+    expect(Math.min(...gaps)).toBeGreaterThanOrEqual(10);
+    // 1,999 gaps of 20 ms on average; starting each from the late start would average ~24.5 ms
+    expect((starts.at(-1)! - starts[0]!) / gaps.length).toBeLessThan(20.5);
+  });
+
+  it('a start later than half a spacing (idle, back-off) restarts the schedule: no catch-up burst', () => {
+    const clock = new ManualClock(0);
+    const l = new RateLimiter({ clock, maxRequests: 600, safetyMarginMs: 0 }); // 100 ms spacing
+    expect(l.tryAcquire()).toBe(true);
+    clock.advance(5_000);
+    expect(l.tryAcquire()).toBe(true);
+    expect(l.nextAvailableAt()).toBe(5_100);
+    clock.advance(140); // 40 ms late: kept on the 5,100 schedule
+    expect(l.tryAcquire()).toBe(true);
+    expect(l.nextAvailableAt()).toBe(5_200);
+  });
+});
+
+describe('requestConcurrency (requests in flight for a plan)', () => {
+  it('keeps the small plans at one request at a time and lets the large ones overlap', () => {
+    // keyless 30, free 60, developer 600, launch 3,000, pro 9,000 requests/min
+    expect([30, 60, 150, 151, 600, 3000, 9000].map((rpm) => requestConcurrency(rpm))).toEqual([
+      1, 1, 1, 2, 4, 20, 60,
+    ]);
+    expect(requestConcurrency(100_000)).toBe(64);
+    expect(requestConcurrency(600, 100)).toBe(1);
+    expect(requestConcurrency(600, 0)).toBe(1);
+  });
+
+  it('rejects a bad plan rate or allowance', () => {
+    expect(() => requestConcurrency(0)).toThrow(/requestsPerMinute/);
+    expect(() => requestConcurrency(Number.NaN)).toThrow(/requestsPerMinute/);
+    expect(() => requestConcurrency(600, -1)).toThrow(/latencyAllowanceMs/);
   });
 });
