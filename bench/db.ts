@@ -21,7 +21,6 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import pg from 'pg';
 import type { PriceObservation, RefreshBatchWrite, ScheduleState } from '../src/core/types.js';
 import { openStore } from '../src/store/index.js';
 import { PgStore } from '../src/store/pg-store.js';
@@ -29,31 +28,12 @@ import { PgliteStore } from '../src/store/pglite-store.js';
 import { WRITE_BATCH } from '../src/store/sql.js';
 import type { Store } from '../src/store/types.js';
 import { runLoadChild, seedTokens } from './db-load.js';
+import { admin, BASE_URL, withDatabase } from './pg-temp.js';
 
-const BASE_URL =
-  process.env.BENCH_DATABASE_URL ||
-  process.env.TEST_DATABASE_URL ||
-  'postgres://postgres@127.0.0.1:5432/test';
 const TOKENS = 5_000;
 const SECONDS_PER_CASE = Number(process.env.BENCH_SECONDS || 3);
 const LOAD_TOKENS = Number(process.env.BENCH_LOAD_TOKENS || 1_000_000);
 const T0 = 1_730_000_000_000;
-
-function withDatabase(url: string, db: string): string {
-  const u = new URL(url);
-  u.pathname = `/${db}`;
-  return u.toString();
-}
-
-async function admin(sql: string): Promise<void> {
-  const c = new pg.Client({ connectionString: withDatabase(BASE_URL, 'postgres') });
-  await c.connect();
-  try {
-    await c.query(sql);
-  } finally {
-    await c.end();
-  }
-}
 
 const B58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz';
 function address(i: number): string {

@@ -10,7 +10,7 @@
  */
 import { type Clock, systemClock } from './core/clock.js';
 import { CircuitBreaker } from './core/circuit-breaker.js';
-import { RateLimiter } from './core/rate-limiter.js';
+import { RateLimiter, requestConcurrency } from './core/rate-limiter.js';
 import { createPolicy } from './core/policies.js';
 import { buildAnalysisReport } from './core/analysis-report.js';
 import type { Token, TokenWithState } from './core/types.js';
@@ -41,6 +41,11 @@ export interface TokenRefreshOptions extends Partial<Config> {
   deltaLoadIntervalMs?: number;
   replanIntervalMs?: number;
   requestTimeoutMs?: number;
+  /**
+   * Price requests in flight at once (default: requestConcurrency(rpm), i.e. enough for 400 ms
+   * round trips at the plan's full rate; 1 up to 150 rpm). Requests start evenly paced either way.
+   */
+  maxConcurrentRequests?: number;
   /** Circuit breaker tuning (default: open after 5 consecutive failures, 30 s cool-down). */
   breaker?: { failureThreshold?: number; cooldownMs?: number };
 }
@@ -76,7 +81,9 @@ export class TokenRefreshIntegration implements ApiService {
       minSpacingMs: batchSpacingMs(config),
     });
     this.breaker = new CircuitBreaker({ clock, ...opts.breaker });
+    const concurrency = opts.maxConcurrentRequests ?? requestConcurrency(config.requestsPerMinute);
     this.client = new PriceClient({
+      maxConcurrent: concurrency,
       source: parts.source,
       clock,
       limiter: this.limiter,
@@ -91,6 +98,7 @@ export class TokenRefreshIntegration implements ApiService {
       clock,
       policy: createPolicy(config.policy, { deviation: config.deviation }),
       requestsPerMinute: config.requestsPerMinute,
+      maxInFlight: concurrency,
       maxBatchSize: Math.min(config.maxBatchSize, parts.source.maxIdsPerRequest),
       sourceName: parts.source.name,
       minIntervalSeconds: config.minIntervalSeconds,

@@ -11,7 +11,7 @@ import type { PolicyContext, RefreshPolicy } from '../core/policy.js';
 import type { TierDef, TokenWithState } from '../core/types.js';
 import { MetricsCollector } from '../core/metrics-collector.js';
 import { DEFAULT_TIERS, calculatePriorityScore } from '../core/tiers.js';
-import type { RateLimiter } from '../core/rate-limiter.js';
+import { requestConcurrency, type RateLimiter } from '../core/rate-limiter.js';
 import type { CircuitBreaker } from '../core/circuit-breaker.js';
 import type { PriceClient } from '../sources/price-client.js';
 import type { Store } from '../store/types.js';
@@ -47,7 +47,10 @@ export interface SchedulerOptions {
   utilisation?: number;
   /** Deviation X for the staleness estimate. */
   deviation?: number;
-  /** Batches in flight at once (large plans need more than one to reach their rate). */
+  /**
+   * Batches in flight at once (default requestConcurrency(rpm): 1 up to 150 rpm). Give the price
+   * client the same `maxConcurrent`, or the extra batches only overlap their database writes.
+   */
   maxInFlight?: number;
   deltaLoadIntervalMs?: number;
   replanIntervalMs?: number;
@@ -108,7 +111,7 @@ export class TokenRefreshScheduler {
       maxIntervalSeconds: opts.maxIntervalSeconds ?? 3600,
       utilisation: opts.utilisation ?? 0.95,
       deviation: opts.deviation ?? 0.01,
-      maxInFlight: opts.maxInFlight ?? Math.max(1, Math.min(8, Math.ceil(opts.requestsPerMinute / 600))),
+      maxInFlight: opts.maxInFlight ?? requestConcurrency(opts.requestsPerMinute),
       deltaLoadIntervalMs: opts.deltaLoadIntervalMs ?? 5_000,
       replanIntervalMs: opts.replanIntervalMs ?? 60_000,
     };
@@ -300,6 +303,10 @@ export class TokenRefreshScheduler {
   resume(): void {
     this.paused = false;
     this.wake.abort();
+  }
+  /** Batches allowed in flight at once. */
+  get maxInFlight(): number {
+    return this.o.maxInFlight;
   }
   get isRunning(): boolean {
     return this.running;

@@ -168,6 +168,11 @@ export class PriceClient {
     return this.events.on(event, fn);
   }
 
+  /** Requests allowed at once. */
+  get maxConcurrent(): number {
+    return this.lock.maxConcurrent;
+  }
+
   /** Requests being sent right now. */
   get inFlight(): number {
     return this.active;

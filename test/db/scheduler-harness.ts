@@ -45,12 +45,34 @@ export class ScriptedSource implements PriceSource {
   calls: string[][] = [];
   /** Clock time of each call, when a clock is attached. */
   callTimes: number[] = [];
-  clock: { now(): number } | null = null;
+  clock: { now(): number; sleep(ms: number): Promise<void> } | null = null;
+  /** Round trip on the attached clock (0 = answers at once). */
+  latencyMs = 0;
+  /** Calls answering right now, and the most seen at once; mints of the calls in flight. */
+  active = 0;
+  maxActive = 0;
+  readonly inFlightMints = new Set<string>();
+  /** A mint asked for while a call already carrying it was in flight (must never happen). */
+  overlaps: string[] = [];
 
   async fetchPrices(mints: readonly string[]): Promise<FetchPricesResult> {
     this.calls.push([...mints]);
     if (this.clock) this.callTimes.push(this.clock.now());
     if (this.mode === 'error') throw new UpstreamStatusError(503);
+    if (this.latencyMs > 0 && this.clock) {
+      for (const m of mints) {
+        if (this.inFlightMints.has(m)) this.overlaps.push(m);
+        this.inFlightMints.add(m);
+      }
+      this.active++;
+      this.maxActive = Math.max(this.maxActive, this.active);
+      try {
+        await this.clock.sleep(this.latencyMs);
+      } finally {
+        this.active--;
+        for (const m of mints) this.inFlightMints.delete(m);
+      }
+    }
     const quotes = new Map<string, PriceQuote>();
     const missing: string[] = [];
     const invalid: { mint: string; reason: string }[] = [];
@@ -103,6 +125,10 @@ export async function makeHarness(opts: {
   policy?: PolicyName;
   rpm?: number;
   store?: Store;
+  /** Requests in flight at once (client) and batches (scheduler); default 1. */
+  concurrency?: number;
+  maxBatchSize?: number;
+  minIntervalSeconds?: number;
 }): Promise<Harness> {
   const clock = new ManualClock(T0);
   const store = opts.store ?? (await freshStore());
@@ -113,7 +139,14 @@ export async function makeHarness(opts: {
   const rpm = opts.rpm ?? 600;
   const limiter = new RateLimiter({ clock, maxRequests: rpm });
   const breaker = new CircuitBreaker({ clock, failureThreshold: 3, cooldownMs: 30_000 });
-  const client = new PriceClient({ source, clock, limiter, breaker, timeoutMs: 5_000 });
+  const client = new PriceClient({
+    source,
+    clock,
+    limiter,
+    breaker,
+    timeoutMs: 5_000,
+    maxConcurrent: opts.concurrency ?? 1,
+  });
   const scheduler = new TokenRefreshScheduler({
     store,
     client,
@@ -122,7 +155,9 @@ export async function makeHarness(opts: {
     clock,
     policy: createPolicy(opts.policy ?? 'tiered', {}),
     requestsPerMinute: rpm,
-    maxBatchSize: 50,
+    maxBatchSize: opts.maxBatchSize ?? 50,
+    maxInFlight: opts.concurrency ?? 1,
+    minIntervalSeconds: opts.minIntervalSeconds,
     sourceName: source.name,
   });
   await scheduler.initialize();

@@ -195,6 +195,90 @@ describe('TokenRefreshScheduler.processBatch', () => {
   });
 });
 
+/**
+ * Run the scheduler's own loop on the ManualClock for `ms` of virtual time. Time moves only when
+ * no refresh is being written (database I/O is real), so the clock never outruns a commit.
+ */
+async function runLoop(h: Harness, ms: number): Promise<void> {
+  let writing = 0;
+  const realWrite = h.store.writeRefreshResults.bind(h.store);
+  h.store.writeRefreshResults = async (b) => {
+    writing++;
+    try {
+      return await realWrite(b);
+    } finally {
+      writing--;
+    }
+  };
+  const end = h.clock.now() + ms;
+  h.scheduler.start();
+  const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
+  while (h.clock.now() < end) {
+    await tick();
+    if (writing > 0) continue;
+    const next = h.clock.nextTimerAt();
+    await h.clock.advanceTo(Math.min(end, next ?? end));
+  }
+  const stopped = h.scheduler.stop(0);
+  while (writing > 0 || h.clock.pendingTimers > 0) {
+    await tick();
+    const next = h.clock.nextTimerAt();
+    if (writing === 0 && next !== null) await h.clock.advanceTo(next);
+  }
+  await stopped;
+}
+
+describe('TokenRefreshScheduler on large plans (requests in flight at once)', () => {
+  // 1,200 rpm starts a request every 50 ms; a 200 ms round trip caps one-at-a-time at 300 rpm.
+  const RPM = 1200;
+  const LATENCY = 200;
+  // 2,000 tokens every 15 s want 133 refreshes/s; the plan carries 100 (5 ids a request).
+  const many = () => tokens(2000, () => ({ refresh_interval_seconds: 15 }));
+
+  it('reaches the plan rate with paced, overlapping requests and never sends a token twice at once', async () => {
+    h = await makeHarness({
+      tokens: many(),
+      rpm: RPM,
+      concurrency: 6,
+      maxBatchSize: 5,
+    });
+    h.source.latencyMs = LATENCY;
+    const t0 = h.clock.now();
+    await runLoop(h, 10_000);
+    const starts = h.source.callTimes.filter((t) => t < t0 + 10_000);
+    // 10 s at one start per 50 ms is 200 requests; the limiter's sliding-window margin and the
+    // first round trip cost a few.
+    expect(starts.length).toBeGreaterThanOrEqual(190);
+    expect(starts.length).toBeLessThanOrEqual(201);
+    for (let i = 1; i < starts.length; i++)
+      expect(starts[i]! - starts[i - 1]!).toBeGreaterThanOrEqual(50 - 1e-6);
+    expect(h.source.maxActive).toBeGreaterThan(1);
+    expect(h.source.maxActive).toBeLessThanOrEqual(6);
+    expect(h.source.overlaps).toEqual([]);
+    // Every answered mint was written (each request committed before the loop stopped).
+    const answered = new Set(h.source.calls.flat());
+    const priced = [...h.scheduler.tokens.values()].filter((t) => t.price !== null);
+    expect(answered.size).toBeGreaterThanOrEqual(950);
+    expect(priced.length).toBe(answered.size);
+  });
+
+  it('one request at a time (the seed rule) is capped by the round trip, at a quarter of the plan', async () => {
+    h = await makeHarness({
+      tokens: many(),
+      rpm: RPM,
+      concurrency: 1,
+      maxBatchSize: 5,
+    });
+    h.source.latencyMs = LATENCY;
+    const t0 = h.clock.now();
+    await runLoop(h, 10_000);
+    const starts = h.source.callTimes.filter((t) => t < t0 + 10_000);
+    expect(h.source.maxActive).toBe(1);
+    expect(starts.length).toBeLessThanOrEqual(51);
+    expect(starts.length).toBeGreaterThanOrEqual(45);
+  });
+});
+
 describe('TokenRefreshScheduler scheduling', () => {
   it('tiered policy: CRITICAL tokens are refreshed more often than lower tiers', async () => {
     const list = [

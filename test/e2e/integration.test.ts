@@ -43,6 +43,11 @@ describe('TokenRefreshIntegration (library API)', () => {
     expect(trs.client.stats().requests).toBeGreaterThan(before);
   });
 
+  it('sizes request concurrency to the plan: 600 rpm allows 4 overlapping 400 ms round trips', () => {
+    expect(trs.client.maxConcurrent).toBe(4);
+    expect(trs.scheduler.maxInFlight).toBe(4);
+  });
+
   it('refreshToken rejects unknown and malformed addresses', async () => {
     await expect(trs.refreshToken('1'.repeat(40))).rejects.toBeInstanceOf(TokenNotFoundError);
     await expect(trs.refreshToken('../../etc/passwd')).rejects.toThrow(/address/);
