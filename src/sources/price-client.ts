@@ -107,10 +107,12 @@ export interface PriceClientStats {
   totalLimiterWaitMs: number;
   lastError: string | null;
   inFlight: number;
+  /** Requests allowed at once (see requestConcurrency). */
+  maxConcurrent: number;
   queued: number;
 }
 
-type Counters = Omit<PriceClientStats, 'avgLatencyMs' | 'inFlight' | 'queued'>;
+type Counters = Omit<PriceClientStats, 'avgLatencyMs' | 'inFlight' | 'maxConcurrent' | 'queued'>;
 
 export class PriceClient {
   readonly source: PriceSource;
@@ -189,6 +191,7 @@ export class PriceClient {
       ...this.counters,
       avgLatencyMs: finished > 0 ? this.latencyTotal / finished : 0,
       inFlight: this.active,
+      maxConcurrent: this.lock.maxConcurrent,
       queued: this.lock.queued,
     };
   }

@@ -46,6 +46,7 @@ describe('TokenRefreshIntegration (library API)', () => {
   it('sizes request concurrency to the plan: 600 rpm allows 4 overlapping 400 ms round trips', () => {
     expect(trs.client.maxConcurrent).toBe(4);
     expect(trs.scheduler.maxInFlight).toBe(4);
+    expect(trs.getSchedulerMetrics().client.maxConcurrent).toBe(4);
   });
 
   it('refreshToken rejects unknown and malformed addresses', async () => {
