@@ -29,6 +29,7 @@ import { WRITE_BATCH } from '../src/store/sql.js';
 import type { Store } from '../src/store/types.js';
 import { runLoadChild, seedTokens } from './db-load.js';
 import { admin, BASE_URL, withDatabase } from './pg-temp.js';
+import { Rng } from '../src/core/rng.js';
 
 const TOKENS = 5_000;
 const SECONDS_PER_CASE = Number(process.env.BENCH_SECONDS || 3);
@@ -63,15 +64,10 @@ interface WriteCase {
 /** `shuffled` (default): batches of arbitrary tokens; `sequential`: runs of consecutive ids. */
 const ORDER = process.env.BENCH_ORDER === 'sequential' ? 'sequential' : 'shuffled';
 
-/** Fisher-Yates with a small seeded PRNG (mulberry32), so every run writes the same batches. */
+/** Fisher-Yates with the seeded generator, so every run writes the same batches. */
 function shuffle(a: number[], seed: number): void {
-  let x = seed >>> 0;
-  const rand = (): number => {
-    x = (x + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(x ^ (x >>> 15), 1 | x);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = new Rng(seed);
+  const rand = (): number => rng.next();
   for (let i = a.length - 1; i > 0; i--) {
     const j = Math.floor(rand() * (i + 1));
     [a[i], a[j]] = [a[j], a[i]];

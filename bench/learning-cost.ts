@@ -13,7 +13,7 @@
  */
 import { planRefreshIntervals, staleness } from '../src/core/planner.js';
 import { calculatePriorityScore, DEFAULT_TIERS } from '../src/core/tiers.js';
-import { Rng } from '../src/simulate/rng.js';
+import { Rng } from '../src/core/rng.js';
 import { generateUniverse } from '../src/simulate/index.js';
 
 const SCENARIOS = [

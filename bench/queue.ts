@@ -17,6 +17,7 @@ import { cpus } from 'node:os';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { IndexedPriorityQueue } from '../src/core/priority-queue.js';
+import { Rng } from '../src/core/rng.js';
 
 type GcFn = () => void;
 function getGc(): { gc: GcFn; method: string } {
@@ -34,16 +35,10 @@ function usedBytes(): number {
   return m.heapUsed + m.arrayBuffers;
 }
 
-/** mulberry32 */
+/** Uniform draws in [0, 1) from the project's seeded generator. */
 function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = new Rng(seed);
+  return () => rng.next();
 }
 
 const HORIZON_MS = 3_600_000;

@@ -4,7 +4,7 @@
  * Used by `token-refresh demo`, the browser test and the API load benchmark.
  */
 import { startMarket, type MarketServer } from './market/index.js';
-import { Rng } from './market/rng.js';
+import { Rng } from './core/rng.js';
 import { openStore } from './store/index.js';
 import type { TokenInput } from './store/types.js';
 import { initializeTokenRefresh, type TokenRefreshIntegration } from './integration.js';

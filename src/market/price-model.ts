@@ -11,7 +11,7 @@
  * against the boundary 24–30 h back (or the start price early on). Good enough for a synthetic
  * field, and bounded memory for a million tokens.
  */
-import { Rng } from './rng.js';
+import { Rng } from '../core/rng.js';
 import type { MarketToken } from './tokens.js';
 
 const DAY_MS = 86_400_000;

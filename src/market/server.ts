@@ -14,7 +14,7 @@ import { systemClock, type Clock } from '../core/clock.js';
 import { mergeFaults, NO_FAULTS, type Faults } from './faults.js';
 import { PriceBook } from './price-model.js';
 import { RequestLog, type MarketRequestRecord } from './request-log.js';
-import { Rng } from './rng.js';
+import { Rng } from '../core/rng.js';
 import { SlidingWindow } from './rate-window.js';
 import { buildTokens, type MarketToken, type MarketTokenSpec } from './tokens.js';
 import { buildAnswer, malformedBody, type WireVersion } from './wire.js';

@@ -5,7 +5,8 @@
  * benchmarks see both sleepy stablecoin-like tokens and wild memecoins.
  */
 import { isMintAddress } from '../sources/validate.js';
-import { base58, Rng } from './rng.js';
+import { Rng } from '../core/rng.js';
+import { base58 } from './base58.js';
 
 export interface MarketTokenSpec {
   /** Base58 mint address (32–44 chars). Generated from the seed when absent. */

@@ -6,7 +6,7 @@
  */
 import { badPriceValue, INFINITY_MARKER, type Faults } from './faults.js';
 import type { PriceBook } from './price-model.js';
-import type { Rng } from './rng.js';
+import type { Rng } from '../core/rng.js';
 
 export type WireVersion = 'v3' | 'v2';
 

@@ -12,7 +12,7 @@
  */
 import { erfc } from '../core/planner-math.js';
 import { integrateSegment, type SegmentIntegral } from './bridge.js';
-import { Rng } from './rng.js';
+import { Rng } from '../core/rng.js';
 import type { UniverseRow } from './universe.js';
 
 const DAY = 86_400;

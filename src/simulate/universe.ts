@@ -6,7 +6,7 @@
  * first), jump_rate_daily,jump_size (optional; jumps are compound Poisson with that many jumps a
  * day on average and a log-size drawn from Normal(0, jump_size)). Other columns are ignored.
  */
-import { Rng } from './rng.js';
+import { Rng } from '../core/rng.js';
 
 export interface UniverseRow {
   address: string;

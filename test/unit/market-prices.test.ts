@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { PriceBook } from '../../src/market/price-model.js';
-import { base58, Rng } from '../../src/market/rng.js';
+import { Rng } from '../../src/core/rng.js';
+import { base58 } from '../../src/market/base58.js';
 import { buildTokens } from '../../src/market/tokens.js';
 import { isMintAddress } from '../../src/sources/validate.js';
 

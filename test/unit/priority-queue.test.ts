@@ -1,16 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { IndexedPriorityQueue, compareQueueItems, type QueueItem } from '../../src/core/priority-queue.js';
+import { Rng } from '../../src/core/rng.js';
 
-/** mulberry32: small seeded PRNG so the random run is reproducible. */
+/** Uniform draws in [0, 1) from the project's seeded generator. */
 function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = new Rng(seed);
+  return () => rng.next();
 }
 
 function byDue(a: QueueItem, b: QueueItem): number {

@@ -13,7 +13,7 @@ import {
   type UniverseRow,
 } from '../../src/simulate/index.js';
 import { Market } from '../../src/simulate/market.js';
-import { Rng } from '../../src/simulate/rng.js';
+import { Rng } from '../../src/core/rng.js';
 
 const X = 0.01;
 

@@ -8,7 +8,7 @@ import {
   type SigmaState,
 } from '../../src/core/volatility.js';
 import { JumpTracker } from '../../src/core/jump-rate.js';
-import { Rng } from '../../src/simulate/rng.js';
+import { Rng } from '../../src/core/rng.js';
 
 const EMPTY: SigmaState = { sigma: null, sigmaSamples: 0 };
 

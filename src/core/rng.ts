@@ -1,7 +1,8 @@
 /**
- * Seeded, fast PRNG for the simulator (sfc32, 128-bit state, passes PractRand to 2^40+) plus the
- * draws the market needs. Deterministic per seed: the same seed gives the same market for every
- * policy, so policies are compared on identical price paths.
+ * The project's one seeded PRNG: sfc32 (128-bit state, passes PractRand to 2^40+) seeded through
+ * splitmix32, plus the draws the market simulator, the virtual-time simulator and the benchmarks
+ * need. Deterministic per seed: the same seed gives the same token addresses, price paths and
+ * fault draws, so runs (and policies compared on one market) are reproducible.
  */
 export class Rng {
   private a: number;
@@ -49,6 +50,29 @@ export class Rng {
     return (this.uint32() + 1) / 4294967296;
   }
 
+  uniform(min: number, max: number): number {
+    return min + (max - min) * this.next();
+  }
+
+  /** Log-uniform in [min, max] (both > 0). */
+  logUniform(min: number, max: number): number {
+    return Math.exp(this.uniform(Math.log(min), Math.log(max)));
+  }
+
+  int(minInclusive: number, maxInclusive: number): number {
+    return minInclusive + Math.floor(this.next() * (maxInclusive - minInclusive + 1));
+  }
+
+  pick<T>(items: readonly T[]): T {
+    return items[Math.floor(this.next() * items.length)]!;
+  }
+
+  bytes(n: number): Uint8Array {
+    const out = new Uint8Array(n);
+    for (let i = 0; i < n; i++) out[i] = this.uint32() & 0xff;
+    return out;
+  }
+
   /** Standard normal (Marsaglia polar method, pairs cached). */
   normal(): number {
     if (this.hasSpare) {
@@ -71,6 +95,20 @@ export class Rng {
   /** Exponential with the given rate. */
   exponential(rate: number): number {
     return -Math.log(this.nextOpen()) / rate;
+  }
+
+  /** Poisson-distributed count with mean `lambda` (Knuth; a normal approximation above 30). */
+  poisson(lambda: number): number {
+    if (!(lambda > 0)) return 0;
+    if (lambda > 30) return Math.max(0, Math.round(lambda + Math.sqrt(lambda) * this.normal()));
+    const limit = Math.exp(-lambda);
+    let k = 0;
+    let p = this.next();
+    while (p > limit) {
+      k++;
+      p *= this.next();
+    }
+    return k;
   }
 
   /** A child generator with an independent stream (for per-purpose streams from one seed). */
