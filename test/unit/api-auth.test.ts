@@ -8,7 +8,7 @@ import {
   ADMIN_TOKEN,
   FakeService,
   FakeStore,
-  openTestStore,
+  openAdminApp,
   sampleTokens,
   snapshotStore,
   T0,
@@ -29,10 +29,7 @@ describe('admin authentication', () => {
   let before: string;
 
   beforeAll(async () => {
-    store = await openTestStore();
-    service = new FakeService(store);
-    app = await buildServer(service, { host: '127.0.0.1', adminToken: ADMIN_TOKEN, logger: false });
-    before = await snapshotStore(store);
+    ({ store, service, app, before } = await openAdminApp());
   });
   afterAll(async () => {
     await app.close();

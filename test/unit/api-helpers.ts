@@ -1,9 +1,12 @@
 /**
  * Test doubles for the API tests: an ApiService whose scheduler side is scripted, and a small
- * in-memory Store (only the methods the API reaches). `openTestStore()` uses the real PGlite store
- * when src/store/index.ts exists, else the fake.
+ * in-memory Store (only the methods the API reaches), for tests that need no database.
+ * `openTestStore()` is the real embedded store.
  */
+import type { FastifyInstance } from 'fastify';
+import { buildServer } from '../../src/api/server.js';
 import { ManualClock } from '../../src/core/clock.js';
+import { openStore } from '../../src/store/index.js';
 import type { TierDef, Token } from '../../src/core/types.js';
 import type {
   ListTokensOptions,
@@ -161,21 +164,28 @@ export class FakeStore implements Store {
   }
 }
 
-/** Real PGlite store when it has landed, else the fake; seeded with `sampleTokens`. */
+/** A fresh in-memory PGlite store, migrated and seeded with `sampleTokens`. */
 export async function openTestStore(): Promise<Store> {
-  let store: Store;
-  try {
-    const mod = (await import('../../src/store/index.js' as string)) as {
-      openStore(o: { dataDir?: string }): Promise<Store>;
-    };
-    store = await mod.openStore({ dataDir: 'memory://' });
-    await store.migrate();
-  } catch (err) {
-    if (!String(err).includes('Cannot find') && !String(err).includes('Failed to load')) throw err;
-    store = new FakeStore();
-  }
+  const store = await openStore({ dataDir: 'memory://' });
+  await store.migrate();
   await store.upsertTokens(sampleTokens, T0);
   return store;
+}
+
+/**
+ * The admin-protected server over a fresh test store, with the store's rows before any request
+ * (the 4xx tests check that nothing changed against it).
+ */
+export async function openAdminApp(): Promise<{
+  store: Store;
+  service: FakeService;
+  app: FastifyInstance;
+  before: string;
+}> {
+  const store = await openTestStore();
+  const service = new FakeService(store);
+  const app = await buildServer(service, { host: '127.0.0.1', adminToken: ADMIN_TOKEN, logger: false });
+  return { store, service, app, before: await snapshotStore(store) };
 }
 
 /** Every token row, for before/after comparisons. */

@@ -1,8 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
-import { buildServer } from '../../src/api/server.js';
 import type { Store } from '../../src/store/types.js';
-import { ADDRESSES, ADMIN_TOKEN, FakeService, openTestStore, snapshotStore } from './api-helpers.js';
+import { ADDRESSES, ADMIN_TOKEN, FakeService, openAdminApp, snapshotStore } from './api-helpers.js';
 
 const auth = { authorization: `Bearer ${ADMIN_TOKEN}` };
 const GOOD = ADDRESSES[0]!;
@@ -32,10 +31,7 @@ describe('input validation: every bad input is a 4xx that changes nothing', () =
   let before: string;
 
   beforeAll(async () => {
-    store = await openTestStore();
-    service = new FakeService(store);
-    app = await buildServer(service, { host: '127.0.0.1', adminToken: ADMIN_TOKEN, logger: false });
-    before = await snapshotStore(store);
+    ({ store, service, app, before } = await openAdminApp());
   });
   afterAll(async () => {
     await app.close();

@@ -1,17 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { analyzeTokenDistribution, getRefreshRecommendations } from '../../src/core/rank-analyzer.js';
 import { PLANS, type TokenAttributes } from '../../src/core/types.js';
-
-function tok(over: Partial<TokenAttributes> = {}): TokenAttributes {
-  return {
-    rank: null,
-    volume_24h: null,
-    in_contest: false,
-    priority_score: 0,
-    refresh_interval_seconds: null,
-    ...over,
-  };
-}
+import { tok } from '../fixtures/tokens.js';
 
 /** Ranks 1..n, nothing else set. */
 const ranked = (n: number): TokenAttributes[] => Array.from({ length: n }, (_, i) => tok({ rank: i + 1 }));

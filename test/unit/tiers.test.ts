@@ -10,20 +10,10 @@ import {
   volatilityFactor,
   volumeBonus,
 } from '../../src/core/tiers.js';
-import type { TierDef, TokenAttributes } from '../../src/core/types.js';
+import type { TierDef } from '../../src/core/types.js';
+import { tok } from '../fixtures/tokens.js';
 
 const H = 3_600_000;
-
-function tok(over: Partial<TokenAttributes> = {}): TokenAttributes {
-  return {
-    rank: null,
-    volume_24h: null,
-    in_contest: false,
-    priority_score: 0,
-    refresh_interval_seconds: null,
-    ...over,
-  };
-}
 
 function expectTier(rank: number | null, name: string, score: number, base: number, factor: number) {
   const t = tierForRank(rank);
