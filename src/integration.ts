@@ -81,9 +81,9 @@ export class TokenRefreshIntegration implements ApiService {
       minSpacingMs: batchSpacingMs(config),
     });
     this.breaker = new CircuitBreaker({ clock, ...opts.breaker });
-    const concurrency = opts.maxConcurrentRequests ?? requestConcurrency(config.requestsPerMinute);
     this.client = new PriceClient({
-      maxConcurrent: concurrency,
+      // the scheduler keeps as many batches in flight as the client may send at once
+      maxConcurrent: opts.maxConcurrentRequests ?? requestConcurrency(config.requestsPerMinute),
       source: parts.source,
       clock,
       limiter: this.limiter,
@@ -98,7 +98,6 @@ export class TokenRefreshIntegration implements ApiService {
       clock,
       policy: createPolicy(config.policy, { deviation: config.deviation }),
       requestsPerMinute: config.requestsPerMinute,
-      maxInFlight: concurrency,
       maxBatchSize: Math.min(config.maxBatchSize, parts.source.maxIdsPerRequest),
       sourceName: parts.source.name,
       minIntervalSeconds: config.minIntervalSeconds,

@@ -11,7 +11,7 @@ import type { PolicyContext, RefreshPolicy } from '../core/policy.js';
 import type { TierDef, TokenWithState } from '../core/types.js';
 import { MetricsCollector } from '../core/metrics-collector.js';
 import { DEFAULT_TIERS, calculatePriorityScore } from '../core/tiers.js';
-import { requestConcurrency, type RateLimiter } from '../core/rate-limiter.js';
+import type { RateLimiter } from '../core/rate-limiter.js';
 import type { CircuitBreaker } from '../core/circuit-breaker.js';
 import type { PriceClient } from '../sources/price-client.js';
 import type { Store } from '../store/types.js';
@@ -47,10 +47,7 @@ export interface SchedulerOptions {
   utilisation?: number;
   /** Deviation X for the staleness estimate. */
   deviation?: number;
-  /**
-   * Batches in flight at once (default requestConcurrency(rpm): 1 up to 150 rpm). Give the price
-   * client the same `maxConcurrent`, or the extra batches only overlap their database writes.
-   */
+  /** Batches in flight at once (default: as many as the price client sends at once). */
   maxInFlight?: number;
   deltaLoadIntervalMs?: number;
   replanIntervalMs?: number;
@@ -111,7 +108,7 @@ export class TokenRefreshScheduler {
       maxIntervalSeconds: opts.maxIntervalSeconds ?? 3600,
       utilisation: opts.utilisation ?? 0.95,
       deviation: opts.deviation ?? 0.01,
-      maxInFlight: opts.maxInFlight ?? requestConcurrency(opts.requestsPerMinute),
+      maxInFlight: opts.maxInFlight ?? opts.client.maxConcurrent,
       deltaLoadIntervalMs: opts.deltaLoadIntervalMs ?? 5_000,
       replanIntervalMs: opts.replanIntervalMs ?? 60_000,
     };

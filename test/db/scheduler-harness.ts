@@ -156,7 +156,6 @@ export async function makeHarness(opts: {
     policy: createPolicy(opts.policy ?? 'tiered', {}),
     requestsPerMinute: rpm,
     maxBatchSize: opts.maxBatchSize ?? 50,
-    maxInFlight: opts.concurrency ?? 1,
     minIntervalSeconds: opts.minIntervalSeconds,
     sourceName: source.name,
   });
