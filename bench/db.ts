@@ -18,7 +18,6 @@
  * (default postgres://postgres@127.0.0.1:5432/test) and drops it at the end. Prints one JSON
  * object, then tables. Targets on PostgreSQL: >= 30k results/s and >= 25x the per-row pattern.
  */
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import type { PriceObservation, RefreshBatchWrite, ScheduleState } from '../src/core/types.js';
@@ -28,7 +27,8 @@ import { PgliteStore } from '../src/store/pglite-store.js';
 import { WRITE_BATCH } from '../src/store/sql.js';
 import type { Store } from '../src/store/types.js';
 import { runLoadChild, seedTokens } from './db-load.js';
-import { admin, BASE_URL, withDatabase } from './pg-temp.js';
+import { createPgDatabase } from '../test/fixtures/pg.js';
+import { BENCH_SERVER } from './pg-temp.js';
 import { Rng } from '../src/core/rng.js';
 
 const TOKENS = 5_000;
@@ -275,9 +275,8 @@ function table(headers: string[], rows: (string | number)[][]): string {
 }
 
 async function main(): Promise<void> {
-  const dbName = `trs_bench_${randomBytes(5).toString('hex')}`;
-  const url = withDatabase(BASE_URL, dbName);
-  await admin(`CREATE DATABASE ${dbName}`);
+  const db = await createPgDatabase('trs_bench', BENCH_SERVER);
+  const url = db.url;
   const started = performance.now();
   const loadAtStart = +loadavg()[0].toFixed(2);
   try {
@@ -372,7 +371,7 @@ async function main(): Promise<void> {
       ),
     );
   } finally {
-    await admin(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+    await db.drop();
   }
 }
 

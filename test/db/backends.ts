@@ -8,19 +8,17 @@
  * If Postgres is unreachable: outside CI the lane is left out with a loud warning; with CI=true
  * the lane stays in and its tests fail on connect.
  */
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { openStore, type OpenStoreOptions } from '../../src/store/index.js';
 import type { Executor, QueryResult } from '../../src/store/executor.js';
 import { PgStore } from '../../src/store/pg-store.js';
 import { PgliteStore } from '../../src/store/pglite-store.js';
 import type { Store } from '../../src/store/types.js';
+import { createPgDatabase, IN_CI, postgresReachable, TEST_DATABASE_URL } from '../fixtures/pg.js';
 
-export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
-const IN_CI = process.env.CI === 'true' || process.env.CI === '1';
+export { TEST_DATABASE_URL };
 
 export interface TestDatabase {
   /**
@@ -37,22 +35,6 @@ export interface Backend {
   kind: 'pglite' | 'postgres';
   /** A fresh empty database; `persistent` (PGlite) = on a temp dir so it can be reopened. */
   createDatabase(opts?: { persistent?: boolean }): Promise<TestDatabase>;
-}
-
-function withDatabase(url: string, db: string): string {
-  const u = new URL(url);
-  u.pathname = `/${db}`;
-  return u.toString();
-}
-
-async function adminQuery(sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: withDatabase(TEST_DATABASE_URL, 'postgres') });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
 }
 
 const pgliteBackend: Backend = {
@@ -77,34 +59,14 @@ const pgliteBackend: Backend = {
 const postgresBackend: Backend = {
   kind: 'postgres',
   async createDatabase() {
-    const name = `trs_${randomBytes(6).toString('hex')}`;
-    await adminQuery(`CREATE DATABASE ${name}`);
-    const url = withDatabase(TEST_DATABASE_URL, name);
+    const db = await createPgDatabase('trs');
     return {
-      url,
-      open: (o = {}) => openStore({ ...o, databaseUrl: url, poolSize: 4 }),
-      async dispose() {
-        await adminQuery(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      },
+      url: db.url,
+      open: (o = {}) => openStore({ ...o, databaseUrl: db.url, poolSize: 4 }),
+      dispose: () => db.drop(),
     };
   },
 };
-
-async function postgresReachable(): Promise<boolean> {
-  const client = new pg.Client({
-    connectionString: withDatabase(TEST_DATABASE_URL, 'postgres'),
-    connectionTimeoutMillis: 3000,
-  });
-  try {
-    await client.connect();
-    await client.query('SELECT 1');
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
 
 async function selectBackends(): Promise<Backend[]> {
   if (await postgresReachable()) return [pgliteBackend, postgresBackend];
