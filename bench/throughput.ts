@@ -19,10 +19,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { requestConcurrency } from '../src/core/rate-limiter.js';
-import { demoTokenRows } from '../src/demo.js';
-import { initializeTokenRefresh } from '../src/integration.js';
-import { startMarket } from '../src/market/index.js';
-import { openStore } from '../src/store/index.js';
+import { startLocalService } from '../test/fixtures/local-service.js';
 import { withTempDatabase } from './pg-temp.js';
 
 const plans = (process.env.BENCH_PLANS ?? '600,3000').split(',').map(Number);
@@ -45,33 +42,22 @@ interface Row {
 
 async function run(rpm: number, concurrency: number): Promise<Omit<Row, 'mode'>> {
   return storeKind === 'pglite'
-    ? runWith(rpm, concurrency, 'memory://', null)
-    : withTempDatabase((url) => runWith(rpm, concurrency, null, url));
+    ? runWith(rpm, concurrency, undefined)
+    : withTempDatabase((url) => runWith(rpm, concurrency, url));
 }
 
 async function runWith(
   rpm: number,
   concurrency: number,
-  dataDir: string | null,
-  databaseUrl: string | null,
+  databaseUrl: string | undefined,
 ): Promise<Omit<Row, 'mode'>> {
   // Every token may be refreshed every 15 s: 1.5× the plan's ids/s so the plan is the bottleneck.
   const tokens = Math.ceil(((rpm / 60) * IDS * 15 * 1.5) / 100) * 100;
-  const market = await startMarket({ port: 0, tokens, rpm, seed: 11 });
-  market.setFaults({ latencyMs: { min: latency - 20, max: latency + 20 } });
-  const store = await openStore(databaseUrl ? { databaseUrl } : { dataDir: dataDir! });
-  await store.migrate();
-  await store.upsertTokens(
-    demoTokenRows(market.tokens).map((t) => ({ ...t, refresh_interval_seconds: 15 })),
-    Date.now(),
-  );
-  const trs = await initializeTokenRefresh({
-    store,
-    env: {},
-    priceApiUrl: market.priceUrlV3,
-    requestsPerMinute: rpm,
-    maxBatchSize: IDS,
-    maxConcurrentRequests: concurrency,
+  const { market, trs, close } = await startLocalService({
+    market: { tokens, rpm, seed: 11, faults: { latencyMs: { min: latency - 20, max: latency + 20 } } },
+    databaseUrl,
+    rows: (rows) => rows.map((t) => ({ ...t, refresh_interval_seconds: 15 })),
+    service: { requestsPerMinute: rpm, maxBatchSize: IDS, maxConcurrentRequests: concurrency },
   });
   // Never-priced tokens are first spread at the budget's pace (N / capacity seconds); measure once
   // that is over and every token is overdue, so only the plan limits the rate.
@@ -94,9 +80,7 @@ async function runWith(
     );
     process.stderr.write(JSON.stringify(trs.client.stats()) + '\n');
   }
-  await trs.shutdown();
-  await store.close();
-  await market.close();
+  await close();
   const achieved = (log.length / seconds) * 60;
   return {
     plan_rpm: rpm,

@@ -5,43 +5,32 @@
  * refreshes resumed.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { startMarket, NO_FAULTS, type MarketServer } from '../../src/market/index.js';
-import { initializeTokenRefresh, type TokenRefreshIntegration } from '../../src/integration.js';
-import { demoTokenRows } from '../../src/demo.js';
-import { openStore } from '../../src/store/index.js';
-import type { Store } from '../../src/store/types.js';
+import { NO_FAULTS } from '../../src/market/index.js';
+import { startLocalService, type LocalService } from '../fixtures/local-service.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('a misbehaving upstream, then a healthy one', () => {
-  let market: MarketServer | undefined;
-  let trs: TokenRefreshIntegration | undefined;
-  let store: Store | undefined;
+  let local: LocalService | undefined;
   afterAll(async () => {
-    await trs?.shutdown();
-    await store?.close();
-    await market?.close();
+    await local?.close();
   });
 
   it('writes no invalid price, deactivates nothing, opens and closes the breaker, and resumes', async () => {
-    market = await startMarket({
-      port: 0,
-      tokens: 300,
-      rpm: 1200,
-      seed: 5,
-      faults: { errorRate: 0.2, malformedRate: 0.05, hangRate: 0.05, badPriceRate: 0.05 },
+    local = await startLocalService({
+      market: {
+        tokens: 300,
+        rpm: 1200,
+        seed: 5,
+        faults: { errorRate: 0.2, malformedRate: 0.05, hangRate: 0.05, badPriceRate: 0.05 },
+      },
+      service: {
+        requestsPerMinute: 1200,
+        requestTimeoutMs: 800,
+        breaker: { failureThreshold: 3, cooldownMs: 1500 },
+      },
     });
-    store = await openStore({ dataDir: 'memory://' });
-    await store.migrate();
-    await store.upsertTokens(demoTokenRows(market.tokens), Date.now());
-    trs = await initializeTokenRefresh({
-      store,
-      env: {},
-      priceApiUrl: market.priceUrlV3,
-      requestsPerMinute: 1200,
-      requestTimeoutMs: 800,
-      breaker: { failureThreshold: 3, cooldownMs: 1500 },
-    });
+    const { market, store, trs } = local;
     const opened: number[] = [];
     const closed: number[] = [];
     const deactivated: string[] = [];

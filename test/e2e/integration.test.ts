@@ -3,11 +3,10 @@
  * simulator (real HTTP, real time, a few seconds).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { initializeTokenRefresh, type TokenRefreshIntegration } from '../../src/index.js';
-import { startMarket, type MarketServer } from '../../src/market/index.js';
-import { openStore } from '../../src/store/index.js';
+import type { TokenRefreshIntegration } from '../../src/index.js';
+import type { MarketServer } from '../../src/market/index.js';
 import type { Store } from '../../src/store/types.js';
-import { demoTokenRows } from '../../src/demo.js';
+import { startLocalService, type LocalService } from '../fixtures/local-service.js';
 import { TokenNotFoundError } from '../../src/api/errors.js';
 
 describe('TokenRefreshIntegration (library API)', () => {
@@ -15,22 +14,17 @@ describe('TokenRefreshIntegration (library API)', () => {
   let store: Store;
   let trs: TokenRefreshIntegration;
 
+  let local: LocalService | undefined;
+
   beforeAll(async () => {
-    market = await startMarket({ port: 0, tokens: 120, rpm: 600, seed: 9 });
-    store = await openStore({ dataDir: 'memory://' });
-    await store.migrate();
-    await store.upsertTokens(demoTokenRows(market.tokens), Date.now());
-    trs = await initializeTokenRefresh({
-      store,
-      env: {},
-      priceApiUrl: market.priceUrlV3,
-      requestsPerMinute: 600,
+    local = await startLocalService({
+      market: { tokens: 120, rpm: 600, seed: 9 },
+      service: { requestsPerMinute: 600 },
     });
+    ({ market, store, trs } = local);
   });
   afterAll(async () => {
-    await trs?.shutdown();
-    await store?.close();
-    await market?.close();
+    await local?.close();
   });
 
   it('refreshToken goes through the limiter, writes the served price and reports it', async () => {
