@@ -18,15 +18,6 @@ export {
   type UniverseProfile,
   type UniverseRow,
 } from './universe.js';
-export {
-  projectPlan,
-  projectAllPlans,
-  type PlanBudget,
-  type PlanProjection,
-  type ProjectedFreshness,
-  type ProjectOptions,
-  type ProjectableToken,
-} from '../core/policies.js';
 
 /** The baselines every simulation is compared with. */
 export const BASELINES: readonly PolicyName[] = ['uniform', 'tiered'];
