@@ -15,7 +15,7 @@ import type { RateLimiter } from '../core/rate-limiter.js';
 import type { CircuitBreaker } from '../core/circuit-breaker.js';
 import type { PriceClient } from '../sources/price-client.js';
 import type { Store } from '../store/types.js';
-import { TypedEmitter } from './emitter.js';
+import { TypedEmitter } from '../core/emitter.js';
 import { TokenBook } from './token-book.js';
 import type { SchedulerEvents, SchedulerStatus } from './types.js';
 import { type SchedToken, toSchedToken, applyRowEdits, DEFAULT_DEACTIVATION } from './token-state.js';

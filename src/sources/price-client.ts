@@ -18,7 +18,7 @@
  * round trip takes real time even when the scheduler runs on virtual time.
  */
 import { systemClock, type Clock } from '../core/clock.js';
-import { TypedEmitter } from './emitter.js';
+import { TypedEmitter } from '../core/emitter.js';
 import { RequestLock, type RequestPriority } from './request-lock.js';
 import {
   CircuitOpenError,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { flushMicrotasks } from '../../src/core/clock.js';
 import { RequestLock } from '../../src/sources/request-lock.js';
-import { TypedEmitter } from '../../src/sources/emitter.js';
+import { TypedEmitter } from '../../src/core/emitter.js';
 
 describe('RequestLock', () => {
   it('grants one slot at a time, FIFO, with high priority ahead of queued normal callers', async () => {
@@ -70,16 +70,16 @@ describe('RequestLock', () => {
 
 describe('TypedEmitter', () => {
   it('delivers to listeners until unsubscribed, isolating a throwing listener', () => {
-    const em = new TypedEmitter<{ ping: { n: number } }>();
-    const got: number[] = [];
     const errors: unknown[] = [];
+    const em = new TypedEmitter<{ ping: { n: number } }>((e) => errors.push(e));
+    const got: number[] = [];
     em.on('ping', () => {
       throw new Error('bad listener');
     });
     const off = em.on('ping', (p) => got.push(p.n));
-    em.emit('ping', { n: 1 }, (e) => errors.push(e));
+    em.emit('ping', { n: 1 });
     off();
-    em.emit('ping', { n: 2 }, (e) => errors.push(e));
+    em.emit('ping', { n: 2 });
     expect(got).toEqual([1]);
     expect(errors).toHaveLength(2);
     expect(em.listenerCount('ping')).toBe(1);

@@ -1,6 +1,7 @@
 /**
- * A tiny typed event emitter. Listener exceptions are caught and reported through `onError` so a
- * faulty subscriber can never break the scheduler's cycle.
+ * A tiny typed event emitter (the scheduler's and the price client's). Listener exceptions are
+ * caught and reported through `onError`, so a faulty subscriber can never break the scheduler's
+ * cycle or a price request.
  */
 export class TypedEmitter<Events extends object> {
   private readonly listeners = new Map<keyof Events, Set<(payload: never) => void>>();
