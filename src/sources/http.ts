@@ -13,8 +13,12 @@ import {
   SourceTimeoutError,
   UpstreamStatusError,
   UpstreamUnreachableError,
+  type FetchOptions,
+  type FetchPricesResult,
+  type PriceSource,
   type RateLimitHint,
 } from './types.js';
+import { checkMints } from './validate.js';
 
 export type FetchFn = (input: string, init: RequestInit) => Promise<Response>;
 
@@ -185,4 +189,33 @@ export async function getJson(
   } finally {
     if (timer !== null) o.clock.clearTimeout(timer);
   }
+}
+
+/**
+ * A price source over one JSON GET: checks the ids, sends the request, and leaves reading the
+ * answer to the subclass (the wire formats differ, nothing else does).
+ */
+export abstract class HttpPriceSource implements PriceSource {
+  abstract readonly name: string;
+  abstract readonly maxIdsPerRequest: number;
+  private readonly http: ResolvedHttpOptions;
+
+  constructor(label: string, defaultUrl: string, options: HttpSourceOptions) {
+    this.http = resolveHttpOptions(label, defaultUrl, options);
+  }
+
+  /** The endpoint URL (never includes the key). */
+  get url(): string {
+    return this.http.url;
+  }
+
+  async fetchPrices(mints: readonly string[], opts: FetchOptions = {}): Promise<FetchPricesResult> {
+    const ids = checkMints(mints, this.maxIdsPerRequest, this.name);
+    if (ids.length === 0) return { quotes: new Map(), missing: [], invalid: [], rateLimit: null };
+    const { body, rateLimit } = await getJson(this.http, ids, opts.signal);
+    return this.parse(body, ids, rateLimit);
+  }
+
+  /** The answer to `ids` as quotes, missing and invalid mints; MalformedResponseError if unreadable. */
+  protected abstract parse(body: unknown, ids: string[], rateLimit: RateLimitHint | null): FetchPricesResult;
 }

@@ -9,15 +9,9 @@
  * Prices are decimal strings; at most 100 ids per request. No block, decimals, change or
  * liquidity fields: those quote fields are null.
  */
-import { getJson, resolveHttpOptions, type HttpSourceOptions, type ResolvedHttpOptions } from './http.js';
-import {
-  MalformedResponseError,
-  type FetchOptions,
-  type FetchPricesResult,
-  type PriceSource,
-  type RateLimitHint,
-} from './types.js';
-import { checkDecimalPrice, checkMints, classifyEntries, isPlainObject } from './validate.js';
+import { HttpPriceSource, type HttpSourceOptions } from './http.js';
+import { MalformedResponseError, type FetchPricesResult, type RateLimitHint } from './types.js';
+import { checkDecimalPrice, classifyEntries, isPlainObject } from './validate.js';
 
 export const JUPITER_V2_URL = 'https://api.jup.ag/price/v2';
 export const JUPITER_V2_MAX_IDS = 100;
@@ -41,23 +35,15 @@ export function parseV2Body(
   return { quotes, missing, invalid, rateLimit };
 }
 
-export class JupiterV2Source implements PriceSource {
+export class JupiterV2Source extends HttpPriceSource {
   readonly name = 'jupiter-v2';
   readonly maxIdsPerRequest = JUPITER_V2_MAX_IDS;
-  private readonly http: ResolvedHttpOptions;
 
   constructor(options: JupiterV2Options = {}) {
-    this.http = resolveHttpOptions('JupiterV2Source', JUPITER_V2_URL, options);
+    super('JupiterV2Source', JUPITER_V2_URL, options);
   }
 
-  get url(): string {
-    return this.http.url;
-  }
-
-  async fetchPrices(mints: readonly string[], opts: FetchOptions = {}): Promise<FetchPricesResult> {
-    const ids = checkMints(mints, this.maxIdsPerRequest, this.name);
-    if (ids.length === 0) return { quotes: new Map(), missing: [], invalid: [], rateLimit: null };
-    const { body, rateLimit } = await getJson(this.http, ids, opts.signal);
+  protected parse(body: unknown, ids: string[], rateLimit: RateLimitHint | null): FetchPricesResult {
     return parseV2Body(body, ids, rateLimit);
   }
 }

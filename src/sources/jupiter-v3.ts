@@ -10,22 +10,9 @@
  * lite-api.jup.ag (the old keyless host) was retired on 2026-01-31: keyless plans now call
  * api.jup.ag without the header, so one default URL serves both.
  */
-import { getJson, resolveHttpOptions, type HttpSourceOptions, type ResolvedHttpOptions } from './http.js';
-import {
-  MalformedResponseError,
-  type FetchOptions,
-  type FetchPricesResult,
-  type PriceSource,
-  type RateLimitHint,
-} from './types.js';
-import {
-  checkMints,
-  checkNumberPrice,
-  classifyEntries,
-  finiteOrNull,
-  intOrNull,
-  isPlainObject,
-} from './validate.js';
+import { HttpPriceSource, type HttpSourceOptions } from './http.js';
+import { MalformedResponseError, type FetchPricesResult, type RateLimitHint } from './types.js';
+import { checkNumberPrice, classifyEntries, finiteOrNull, intOrNull, isPlainObject } from './validate.js';
 
 export const JUPITER_V3_URL = 'https://api.jup.ag/price/v3';
 export const JUPITER_V3_MAX_IDS = 50;
@@ -55,24 +42,15 @@ export function parseV3Body(
   return { quotes, missing, invalid, rateLimit };
 }
 
-export class JupiterV3Source implements PriceSource {
+export class JupiterV3Source extends HttpPriceSource {
   readonly name = 'jupiter-v3';
   readonly maxIdsPerRequest = JUPITER_V3_MAX_IDS;
-  private readonly http: ResolvedHttpOptions;
 
   constructor(options: JupiterV3Options = {}) {
-    this.http = resolveHttpOptions('JupiterV3Source', JUPITER_V3_URL, options);
+    super('JupiterV3Source', JUPITER_V3_URL, options);
   }
 
-  /** The endpoint URL (never includes the key). */
-  get url(): string {
-    return this.http.url;
-  }
-
-  async fetchPrices(mints: readonly string[], opts: FetchOptions = {}): Promise<FetchPricesResult> {
-    const ids = checkMints(mints, this.maxIdsPerRequest, this.name);
-    if (ids.length === 0) return { quotes: new Map(), missing: [], invalid: [], rateLimit: null };
-    const { body, rateLimit } = await getJson(this.http, ids, opts.signal);
+  protected parse(body: unknown, ids: string[], rateLimit: RateLimitHint | null): FetchPricesResult {
     return parseV3Body(body, ids, rateLimit);
   }
 }
