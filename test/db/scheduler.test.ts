@@ -124,6 +124,12 @@ describe('TokenRefreshScheduler.processBatch', () => {
       expect(t.schedule.consecutiveFailures).toBe(0);
       expect(t.schedule.nextDueAt).toBeLessThanOrEqual(h.clock.now());
     }
+    // One isolated error is retried at the next slot (100 ms at 600 rpm), its tokens first …
+    expect(h.limiter.nextAvailableAt()).toBeLessThanOrEqual(h.clock.now() + 100);
+    await step(h);
+    expect(h.source.calls.at(-1)).toHaveLength(5);
+    // … and the third error in a row backs the source off (2 s, then 4, 8 … 30 s).
+    await step(h);
     expect(h.limiter.nextAvailableAt()).toBeGreaterThanOrEqual(h.clock.now() + 2000);
     h.source.mode = 'ok';
     await step(h);
