@@ -34,6 +34,11 @@ export interface MarketOptions {
   faults?: Partial<Faults>;
   /** Request-log entries kept (default 100 000). */
   logCapacity?: number;
+  /**
+   * Ids accepted per request, below the API's own limit (50 on v3): a larger request is answered
+   * 414 URI Too Long, as a proxy with a short URL limit would. Default: the API's limit.
+   */
+  maxIdsPerRequest?: number;
 }
 
 /** Valid prices remembered per mint for servedPrices() (oldest dropped beyond this). */
@@ -210,6 +215,13 @@ export async function startMarket(options: MarketOptions = {}): Promise<MarketSe
     }
     if (ids.length === 0)
       return reply(400, { error: 'Bad Request', message: 'query parameter ids is required' }, headers);
+    if (options.maxIdsPerRequest !== undefined && ids.length > options.maxIdsPerRequest) {
+      return reply(
+        414,
+        { error: 'URI Too Long', message: `at most ${options.maxIdsPerRequest} ids` },
+        headers,
+      );
+    }
     if (ids.length > MAX_IDS[version]) {
       return reply(
         400,

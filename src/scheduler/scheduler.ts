@@ -24,6 +24,7 @@ import { SchedulerStats } from './stats.js';
 import { ManualRequests } from './manual-requests.js';
 import { StoreGate } from './store-gate.js';
 import { TokenAdmission } from './admission.js';
+import { RequestBatcher, SPREAD_REQUESTS } from './request-batcher.js';
 
 export interface Logger {
   debug(obj: object | string, msg?: string): void;
@@ -73,6 +74,7 @@ export class TokenRefreshScheduler {
   private readonly inFlightIds = new Set<number>();
   private readonly gate: StoreGate;
   private readonly admission: TokenAdmission;
+  private readonly batcher: RequestBatcher;
   private readonly stats: SchedulerStats;
   private readonly processor: BatchProcessor;
   private readonly log: Logger;
@@ -114,6 +116,7 @@ export class TokenRefreshScheduler {
       deltaLoadIntervalMs: opts.deltaLoadIntervalMs ?? 5_000,
       replanIntervalMs: opts.replanIntervalMs ?? 60_000,
     };
+    this.batcher = new RequestBatcher(opts.maxBatchSize);
     this.events = new TypedEmitter<SchedulerEvents>((err, ev) =>
       this.log.error({ err, event: ev }, 'event listener threw'),
     );
@@ -160,10 +163,10 @@ export class TokenRefreshScheduler {
     return this.o.clock.now();
   }
 
-  /** Capacity in token refreshes per second the policy plans for. */
+  /** Capacity in token refreshes per second the policy plans for (at the current batch size). */
   capacityPerSecond(): number {
     const rps = this.o.limiter.effectiveMaxRequests / 60;
-    return rps * this.o.maxBatchSize * this.o.utilisation;
+    return rps * this.batcher.size * this.o.utilisation;
   }
 
   private policyContext(): PolicyContext {
@@ -456,26 +459,36 @@ export class TokenRefreshScheduler {
     if (this.o.limiter.nextAvailableAt() > now) return 0;
     if (this.o.breaker.state === 'open' && (this.o.breaker.retryAt() ?? 0) > now) return 0;
     if (!(await this.gate.allow())) return 0;
-    const size = this.o.maxBatchSize;
-    const batch: SchedToken[] = [];
+    const size = this.batcher.size;
+    const window = size * SPREAD_REQUESTS;
+    const candidates: SchedToken[] = [];
+    const manualIds = new Set<number>();
     for (const id of this.manual.take(size, this.inFlightIds)) {
       const t = this.book.get(id);
       if (t) {
         this.book.unqueue(t.id);
-        batch.push(t);
+        candidates.push(t);
+        manualIds.add(id);
       }
     }
-    const hasManual = batch.length > 0;
-    if (!this.paused && batch.length < size) this.book.takeDue(batch, now, size, now);
+    if (!this.paused) this.book.takeDue(candidates, now, window, now);
     // Batch fill: a request costs the same with 1 id or 50, so when fewer than a full batch are
     // due, top it up with the tokens due within the next two request slots (they would ride the
     // next request anyway).
-    if (!this.paused && batch.length > 0 && batch.length < size) {
-      this.book.takeDue(batch, now + 2 * this.o.limiter.spacingMs, size, now);
+    if (!this.paused && candidates.length > 0 && candidates.length < size) {
+      this.book.takeDue(candidates, now + 2 * this.o.limiter.spacingMs, size, now);
     }
+    // More than one request's worth due: deal them so a contest is spread over the requests;
+    // send the first, put the rest back as they were.
+    const { send: batch, rest } = this.batcher.pick(candidates);
+    for (const t of rest) {
+      if (manualIds.has(t.id)) this.manual.restore([t.id]);
+      this.book.enqueue(t);
+    }
+    const hasManual = batch.some((t) => manualIds.has(t.id));
     this.events.emit('cycle', {
       at: now,
-      due: batch.length,
+      due: candidates.length,
       taken: batch.length,
       batches: batch.length ? 1 : 0,
     });
@@ -521,6 +534,8 @@ export class TokenRefreshScheduler {
   private settle(batch: SchedToken[], outcome: BatchOutcome): void {
     const now = this.now();
     if (outcome.kind === 'write-failed') this.gate.fail(outcome.error);
+    if (outcome.kind === 'upstream-failed') this.batcher.recordFailure(outcome.error, batch.length);
+    else if (outcome.kind === 'ok') this.batcher.recordSuccess();
     if (outcome.kind !== 'ok') {
       // Source-level or store-level failure: no token is blamed; all go back as due (keeping
       // their original due time, so they lead when the source recovers).
@@ -591,7 +606,7 @@ export class TokenRefreshScheduler {
       plan: {
         requestsPerMinute: this.o.requestsPerMinute,
         effectiveRequestsPerMinute: this.o.limiter.effectiveMaxRequests,
-        maxBatchSize: this.o.maxBatchSize,
+        maxBatchSize: this.batcher.size,
         capacityPerSecond: this.capacityPerSecond(),
       },
       circuit: { state: bs.state, retryAt: bs.retryAt() },
