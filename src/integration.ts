@@ -18,6 +18,7 @@ import { type Config, batchSpacingMs, defaultPriceUrl, loadConfig } from './conf
 import { createPriceSource, isMintAddress, type PriceSource } from './sources/index.js';
 import { PriceClient } from './sources/price-client.js';
 import { openStore } from './store/index.js';
+import { waitForDatabase } from './store/wait.js';
 import type { Store, TokenSettings } from './store/types.js';
 import { TokenRefreshScheduler, type Logger } from './scheduler/scheduler.js';
 import type { SchedulerEventName, SchedulerEvents, SchedulerStatus } from './scheduler/types.js';
@@ -48,6 +49,11 @@ export interface TokenRefreshOptions extends Partial<Config> {
   maxConcurrentRequests?: number;
   /** Circuit breaker tuning (default: open after 5 consecutive failures, 30 s cool-down). */
   breaker?: { failureThreshold?: number; cooldownMs?: number };
+  /**
+   * Wait for an unreachable database at start (ping, retry 1 s doubling to 30 s, logged) instead
+   * of failing; abort with the signal. Default: no wait.
+   */
+  waitForDatabase?: boolean | { signal?: AbortSignal };
 }
 
 export class TokenRefreshIntegration implements ApiService {
@@ -116,8 +122,16 @@ export class TokenRefreshIntegration implements ApiService {
     const clock = givenClock ?? systemClock;
     const store =
       givenStore ??
-      (await openStore({ databaseUrl: config.databaseUrl ?? undefined, dataDir: config.dataDir }));
+      (await openStore({
+        databaseUrl: config.databaseUrl ?? undefined,
+        dataDir: config.dataDir,
+        migrate: false, // below, after waiting for the database if asked to
+      }));
     try {
+      if (opts.waitForDatabase) {
+        const signal = typeof opts.waitForDatabase === 'object' ? opts.waitForDatabase.signal : undefined;
+        await waitForDatabase(() => store.ping(), { clock, logger, signal });
+      }
       if (opts.migrate !== false) await store.migrate();
       const source =
         givenSource ??
