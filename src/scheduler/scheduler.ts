@@ -8,7 +8,7 @@
  */
 import type { Clock } from '../core/clock.js';
 import type { PolicyContext, RefreshPolicy } from '../core/policy.js';
-import type { TierDef, TokenWithState } from '../core/types.js';
+import type { ScheduleState, TierDef, TokenWithState } from '../core/types.js';
 import { MetricsCollector } from '../core/metrics-collector.js';
 import { DEFAULT_TIERS, calculatePriorityScore } from '../core/tiers.js';
 import type { RateLimiter } from '../core/rate-limiter.js';
@@ -75,6 +75,8 @@ export class TokenRefreshScheduler {
   private readonly gate: StoreGate;
   private readonly admission: TokenAdmission;
   private readonly batcher: RequestBatcher;
+  /** Tokens whose schedule moved in memory since their last committed batch (settings edits). */
+  private readonly unsaved = new Set<number>();
   private readonly stats: SchedulerStats;
   private readonly processor: BatchProcessor;
   private readonly log: Logger;
@@ -253,12 +255,15 @@ export class TokenRefreshScheduler {
         if (intervalBefore !== existing.refresh_interval_seconds && existing.lastRefreshSuccess !== null) {
           const next = existing.lastRefreshSuccess + this.o.policy.intervalSeconds(existing, now) * 1000;
           existing.schedule.nextDueAt = Math.max(now, next);
+          this.unsaved.add(existing.id);
         }
+        this.stats.track(existing);
         if (this.book.isQueued(existing.id)) this.book.enqueue(existing);
       } else {
         const t = toSchedToken(row);
         if (!this.admission.admit(t)) continue;
         this.book.add(t);
+        this.stats.track(t);
         fresh.push(t);
       }
     }
@@ -266,7 +271,6 @@ export class TokenRefreshScheduler {
       this.planOrSkip(now);
       this.book.place(fresh, now);
     }
-    if (rows.length) this.stats.recountTiers(this.book.values());
   }
 
   /**
@@ -331,6 +335,8 @@ export class TokenRefreshScheduler {
   /** Take a token out of the schedule; its manual waiters are answered. */
   private forget(t: SchedToken, reason: string): void {
     this.book.forget(t);
+    this.stats.untrack(t.id);
+    this.unsaved.delete(t.id);
     this.manual.drop(t.id, { status: 'skipped', reason });
   }
 
@@ -368,11 +374,22 @@ export class TokenRefreshScheduler {
     this.events.emit('stopped', { at: this.now() });
   }
 
+  /**
+   * Persist the schedule changes no batch has written: due times moved by a settings edit. Every
+   * batch writes its tokens' schedules when it commits, and a token placed by the start-up spread
+   * is placed the same way again after a restart, so this is a handful of rows, not every token
+   * (at 1M tokens the old full save took longer than the 10 s a SIGTERM allows).
+   */
   async persistSchedule(): Promise<void> {
-    const states = [...this.book.values()].map((t) => t.schedule).filter((s) => Number.isFinite(s.nextDueAt));
+    const states: ScheduleState[] = [];
+    for (const id of this.unsaved) {
+      const t = this.book.get(id);
+      if (t && Number.isFinite(t.schedule.nextDueAt)) states.push(t.schedule);
+    }
     for (let i = 0; i < states.length; i += 5_000) {
       await this.o.store.saveSchedules(states.slice(i, i + 5_000), this.now());
     }
+    this.unsaved.clear();
   }
 
   pause(): void {
