@@ -8,7 +8,6 @@ import { describe, expect, it } from 'vitest';
 import { ImportError, toTokenInput } from '../../src/cli/import-file.js';
 import {
   isValidPrice,
-  MAX_PRICE,
   TOKEN_LIMITS,
   tokenFieldProblem,
   type TokenField,
@@ -17,71 +16,10 @@ import { BadRequestError } from '../../src/api/errors.js';
 import { parseSettings } from '../../src/api/validation.js';
 import { TokenValidationError } from '../../src/store/errors.js';
 import { checkObservation, validateSettings, validateTokenInput } from '../../src/store/validate.js';
+import { BOUNDARY_SAMPLES, PRICE_SAMPLES } from '../fixtures/limits.js';
 
 const A = 'So11111111111111111111111111111111111111112';
 const L = TOKEN_LIMITS;
-
-/** [field, value, valid] at and just beyond every limit. */
-export const BOUNDARY_SAMPLES: Array<[TokenField, unknown, boolean]> = [
-  ['address', '1'.repeat(32), true],
-  ['address', '1'.repeat(44), true],
-  ['address', '1'.repeat(31), false],
-  ['address', '1'.repeat(45), false],
-  ['address', `0${'1'.repeat(40)}`, false],
-  ['symbol', 'S'.repeat(L.symbol.maxLength), true],
-  ['symbol', 'S'.repeat(L.symbol.maxLength + 1), false],
-  ['symbol', '🚀'.repeat(L.symbol.maxLength), true], // 64 code points (128 UTF-16 units)
-  ['symbol', 'A\u0000B', false],
-  ['symbol', null, true],
-  ['name', 'N'.repeat(L.name.maxLength), true],
-  ['name', 'N'.repeat(L.name.maxLength + 1), false],
-  ['decimals', L.decimals.min, true],
-  ['decimals', L.decimals.max, true],
-  ['decimals', 18, true],
-  ['decimals', L.decimals.min - 1, false],
-  ['decimals', L.decimals.max + 1, false],
-  ['decimals', 6.5, false],
-  ['rank', L.rank.min, true],
-  ['rank', L.rank.max, true],
-  ['rank', L.rank.min - 1, false],
-  ['rank', L.rank.max + 1, false],
-  ['rank', 2.5, false],
-  ['rank', null, true],
-  ['volume_24h', 0, true],
-  ['volume_24h', 1e15, true],
-  ['volume_24h', -0.01, false],
-  ['volume_24h', Infinity, false],
-  ['volume_24h', Number.NaN, false],
-  ['priority_score', L.priority_score.min, true],
-  ['priority_score', L.priority_score.max, true],
-  ['priority_score', 0, true],
-  ['priority_score', L.priority_score.min - 1, false],
-  ['priority_score', L.priority_score.max + 1, false],
-  ['priority_score', 1.5, false],
-  ['priority_score', -1_000_000, false],
-  ['priority_score', null, false],
-  ['refresh_interval_seconds', L.refresh_interval_seconds.min, true],
-  ['refresh_interval_seconds', L.refresh_interval_seconds.max, true],
-  ['refresh_interval_seconds', null, true],
-  ['refresh_interval_seconds', L.refresh_interval_seconds.min - 1, false],
-  ['refresh_interval_seconds', L.refresh_interval_seconds.max + 1, false],
-  ['refresh_interval_seconds', 15.5, false],
-  ['in_contest', true, true],
-  ['in_contest', 'yes', false],
-  ['is_active', false, true],
-  ['is_active', 1, false],
-  ['metadata', { note: 'x' }, true],
-  ['metadata', Object.fromEntries(Array.from({ length: L.metadata.maxKeys }, (_, i) => [`k${i}`, i])), true],
-  [
-    'metadata',
-    Object.fromEntries(Array.from({ length: L.metadata.maxKeys + 1 }, (_, i) => [`k${i}`, i])),
-    false,
-  ],
-  ['metadata', { ['k'.repeat(L.metadata.maxKeyLength + 1)]: 1 }, false],
-  ['metadata', { big: 'é'.repeat(L.metadata.maxBytes / 2) }, false], // 8 Ki chars, 16 KiB + JSON
-  ['metadata', [1, 2], false],
-  ['metadata', null, false],
-];
 
 const ROW_FIELDS = new Set<TokenField>([
   'address',
@@ -189,15 +127,7 @@ describe('price: finite, > 0 and < 1e12 everywhere', () => {
     blockId: null,
     source: 's',
   });
-  it.each([
-    [1e-12, true],
-    [MAX_PRICE * (1 - 1e-15), true],
-    [MAX_PRICE, false],
-    [0, false],
-    [-1, false],
-    [Infinity, false],
-    [Number.NaN, false],
-  ])('price %s accepted: %s', (price, valid) => {
+  it.each(PRICE_SAMPLES)('price %s accepted: %s', (price, valid) => {
     expect(isValidPrice(price)).toBe(valid);
     expect(accepts(() => checkObservation(obs(price), 0), Error)).toBe(valid);
   });
