@@ -6,12 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ImportError, toTokenInput } from '../../src/cli/import-file.js';
-import {
-  isValidPrice,
-  TOKEN_LIMITS,
-  tokenFieldProblem,
-  type TokenField,
-} from '../../src/core/limits.js';
+import { isValidPrice, TOKEN_LIMITS, tokenFieldProblem, type TokenField } from '../../src/core/limits.js';
 import { BadRequestError } from '../../src/api/errors.js';
 import { parseSettings } from '../../src/api/validation.js';
 import { TokenValidationError } from '../../src/store/errors.js';
