@@ -563,6 +563,9 @@ export class TokenRefreshScheduler {
       for (const e of outcome.events) {
         if (e.type === 'price') this.events.emit('price:updated', e.payload);
         else if (e.type === 'failed') this.events.emit('token:failed', e.payload);
+        else if (e.type === 'held') this.events.emit('price:held', e.payload);
+        else if (e.type === 'confirmed') this.events.emit('price:confirmed', e.payload);
+        else if (e.type === 'dropped') this.events.emit('price:dropped', e.payload);
         else this.events.emit('token:deactivated', e.payload);
       }
       this.events.emit('batch:completed', {
@@ -613,6 +616,7 @@ export class TokenRefreshScheduler {
       databaseDownSince: this.gate.downSince,
     });
     snapshot.limiterWaitSecondsTotal = this.o.client.stats().totalLimiterWaitMs / 1000;
+    snapshot.implausiblePrices = { ...this.processor.guard.counts, holding: this.processor.guard.holding };
     return snapshot;
   }
 }
