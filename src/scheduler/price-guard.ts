@@ -16,12 +16,13 @@
  * hold that old was abandoned, e.g. the token was deactivated or the source stopped answering
  * for it) is dropped and the next quote judged afresh against the stored price.
  *
- * Re-fetch: the first hold makes the token due at once, ahead of anything that became due after
- * it (its old due time is kept when earlier). It needs no exception from the minimum interval: a
- * held quote is not a refresh, so the interval still counts from the last written one, which was
- * at least that long before the quote now held. Holds in a chain (a replacement, or the first of
- * two confirmations) back off like misses, 2 s doubling, so a source that keeps sending
- * implausible quotes for a token cannot fill every request with it.
+ * Re-fetch: the first hold makes the token due at once (its old due time is kept when earlier);
+ * the scheduler puts such a token first in line, like a manual refresh, and like one it is not
+ * held to the minimum interval: the interval counts from the last written price, and the quote
+ * being held may itself have come from a manual refresh seconds after that write. Holds in a
+ * chain (a replacement, or the first of two confirmations) back off like misses, 2 s doubling,
+ * and wait their turn in the queue, so a source that keeps sending implausible quotes for a token
+ * cannot fill every request with it.
  */
 import { judgeMove, type MoveVerdict, type PlausibilityOptions } from '../core/plausibility.js';
 import { missBackoffMs } from './token-state.js';

@@ -550,7 +550,16 @@ export class TokenRefreshScheduler {
         at: now,
       });
     } else {
-      for (const t of batch) if (this.book.has(t.id) && !outcome.deactivated.has(t.id)) this.book.enqueue(t);
+      for (const t of batch) {
+        if (!this.book.has(t.id) || outcome.deactivated.has(t.id)) continue;
+        // A quote held as implausible is confirmed by a prompt re-fetch: first in line, like a
+        // manual refresh (and like one, not held to the minimum interval).
+        const held = outcome.perToken.get(t.id)?.status === 'held' && t.schedule.nextDueAt <= now;
+        if (held && !this.paused) {
+          if (!this.manual.includes(t.id)) this.manual.push(t.id);
+          this.wake.abort();
+        } else this.book.enqueue(t);
+      }
       for (const id of outcome.deactivated) {
         const t = this.book.get(id);
         if (t) this.forget(t, 'token deactivated');
