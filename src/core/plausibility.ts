@@ -77,7 +77,13 @@ export const DEFAULT_PLAUSIBILITY: Readonly<Required<PlausibilityOptions>> = Obj
   extremeLog: Math.log(1000),
 });
 
-function resolve(opts: PlausibilityOptions | undefined): Required<PlausibilityOptions> {
+/** Options already checked (the guard judges every quote: no per-call copy and check). */
+const resolved = new WeakSet<object>([DEFAULT_PLAUSIBILITY]);
+
+/** The options with defaults filled in, checked once; pass the result to judge many moves. */
+export function resolvePlausibility(opts?: PlausibilityOptions): Readonly<Required<PlausibilityOptions>> {
+  if (opts === undefined) return DEFAULT_PLAUSIBILITY;
+  if (resolved.has(opts)) return opts as Required<PlausibilityOptions>;
   const o = { ...DEFAULT_PLAUSIBILITY, ...opts };
   if (!(o.k > 0) || !Number.isFinite(o.k)) throw new PlausibilityInputError(`k must be > 0, got ${o.k}`);
   if (!(o.floorLog > 0) || !Number.isFinite(o.floorLog)) {
@@ -86,7 +92,9 @@ function resolve(opts: PlausibilityOptions | undefined): Required<PlausibilityOp
   if (!(o.extremeLog >= o.floorLog)) {
     throw new PlausibilityInputError(`extremeLog must be >= floorLog, got ${o.extremeLog}`);
   }
-  return o;
+  const frozen = Object.freeze(o);
+  resolved.add(frozen);
+  return frozen;
 }
 
 /** The largest |log-move| accepted without confirmation over dtSeconds. */
@@ -96,7 +104,7 @@ export function allowedLogMove(
   jumpRate: number,
   opts?: PlausibilityOptions,
 ): number {
-  const o = resolve(opts);
+  const o = resolvePlausibility(opts);
   const dt = dtSeconds > 0 && Number.isFinite(dtSeconds) ? dtSeconds : 0;
   const s = sigma > 0 && Number.isFinite(sigma) ? sigma : 0;
   const kappa = jumpRate > 0 && Number.isFinite(jumpRate) ? jumpRate : 0;
@@ -107,7 +115,7 @@ export function allowedLogMove(
 
 /** Judge one move. Pure. */
 export function judgeMove(m: MoveInput, opts?: PlausibilityOptions): MoveVerdict {
-  const o = resolve(opts);
+  const o = resolvePlausibility(opts);
   if (!(m.fromPrice > 0) || !Number.isFinite(m.fromPrice)) {
     throw new PlausibilityInputError(`fromPrice must be a finite number > 0, got ${m.fromPrice}`);
   }

@@ -24,7 +24,12 @@
  * and wait their turn in the queue, so a source that keeps sending implausible quotes for a token
  * cannot fill every request with it.
  */
-import { judgeMove, type MoveVerdict, type PlausibilityOptions } from '../core/plausibility.js';
+import {
+  judgeMove,
+  type MoveVerdict,
+  type PlausibilityOptions,
+  resolvePlausibility,
+} from '../core/plausibility.js';
 import { missBackoffMs } from './token-state.js';
 
 export interface HeldPrice {
@@ -83,10 +88,13 @@ export interface PriceGuardOptions extends PlausibilityOptions {
 export class PriceGuard {
   private readonly held = new Map<number, HeldPrice>();
   private readonly maxHoldAgeMs: number;
+  private readonly rule: Readonly<Required<PlausibilityOptions>>;
   readonly counts: GuardCounts = { held: 0, confirmed: 0, dropped: 0 };
 
-  constructor(private readonly opts: PriceGuardOptions = {}) {
+  constructor(opts: PriceGuardOptions = {}) {
     this.maxHoldAgeMs = opts.maxHoldAgeMs ?? 600_000;
+    const { maxHoldAgeMs: _ignored, ...rule } = opts;
+    this.rule = resolvePlausibility(rule);
   }
 
   /** Quotes held right now. */
@@ -116,7 +124,7 @@ export class PriceGuard {
     if (h) {
       const fromHeld = judgeMove(
         { fromPrice: h.price, toPrice: price, dtSeconds: (now - h.at) / 1000, sigma, jumpRate },
-        this.opts,
+        this.rule,
       );
       if (fromHeld.verdict === 'accept') {
         const confirmations = h.confirmations + 1;
@@ -134,7 +142,7 @@ export class PriceGuard {
     const dtStored = t.lastRefreshSuccess !== null ? Math.max(0, now - t.lastRefreshSuccess) / 1000 : 0;
     const fromStored = judgeMove(
       { fromPrice: stored, toPrice: price, dtSeconds: dtStored, sigma, jumpRate },
-      this.opts,
+      this.rule,
     );
     if (fromStored.verdict === 'accept') {
       return { kind: 'write', dropped: h ? { held: h, reason: 'stored-price-confirmed' } : dropped };
