@@ -556,7 +556,7 @@ export class TokenRefreshScheduler {
         // manual refresh (and like one, not held to the minimum interval).
         const held = outcome.perToken.get(t.id)?.status === 'held' && t.schedule.nextDueAt <= now;
         if (held && !this.paused) {
-          if (!this.manual.includes(t.id)) this.manual.push(t.id);
+          this.manual.restore([t.id]);
           this.wake.abort();
         } else this.book.enqueue(t);
       }
