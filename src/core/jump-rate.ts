@@ -84,17 +84,33 @@ export class JumpTracker {
 
   /**
    * Record one return r (log) over dtSeconds for token `id`, whose diffusion is `sigma` (per √s).
-   * Returns whether it was counted as a jump.
+   * Returns whether it was counted as a jump. Same as record(id, dt, isJump(r, dt, sigma)).
    */
   observe(id: number, r: number, dtSeconds: number, sigma: number): boolean {
     if (!(dtSeconds > 0) || !Number.isFinite(dtSeconds) || !Number.isFinite(r)) return false;
-    const jump = Math.abs(r) > this.deviation && r * r > this.detectK * sigma * sigma * dtSeconds;
+    const jump = this.isJump(r, dtSeconds, sigma);
+    this.record(id, dtSeconds, jump);
+    return jump;
+  }
+
+  /**
+   * Whether a return r over dtSeconds would count as a jump for a diffusion `sigma`. Pure: the
+   * first half of observe(), for callers that must decide before they may learn (the scheduler
+   * learns only once the refresh's write has committed).
+   */
+  isJump(r: number, dtSeconds: number, sigma: number): boolean {
+    if (!(dtSeconds > 0) || !Number.isFinite(dtSeconds) || !Number.isFinite(r)) return false;
+    return Math.abs(r) > this.deviation && r * r > this.detectK * sigma * sigma * dtSeconds;
+  }
+
+  /** Count dtSeconds of observation of token `id`, and one jump if `jump`: observe()'s second half. */
+  record(id: number, dtSeconds: number, jump: boolean): void {
+    if (!(dtSeconds > 0) || !Number.isFinite(dtSeconds)) return;
     this.totalSeconds += dtSeconds;
     if (jump) this.totalJumps++;
     const slot = this.slotFor(id);
     this.seconds[slot]! += dtSeconds;
     if (jump) this.jumps[slot]!++;
-    return jump;
   }
 
   /** Jumps counted for a token. */

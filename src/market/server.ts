@@ -60,6 +60,8 @@ export interface MarketServer {
   setRpm(rpm: number | null): void;
   /** True current prices by mint (all tokens, or the given ones that exist). */
   truth(ids?: readonly string[]): Map<string, number>;
+  /** Moves a token's true price by `factor` at once (a real jump, for tests); false if unknown. */
+  movePrice(mint: string, factor: number): boolean;
   /**
    * Every valid price this market served for `mint` (oldest first, last 1000): lets tests check
    * that a stored price really came from the market and never from a faulty answer.
@@ -317,6 +319,7 @@ export async function startMarket(options: MarketOptions = {}): Promise<MarketSe
       }
       return out;
     },
+    movePrice: (mint, factor) => book.move(mint, factor, clock.now()),
     servedPrices: (mint) => [...(served.get(mint) ?? [])],
     requestLog: (sinceSeq) => log.list(sinceSeq),
     close() {

@@ -567,7 +567,16 @@ export class TokenRefreshScheduler {
         at: now,
       });
     } else {
-      for (const t of batch) if (this.book.has(t.id) && !outcome.deactivated.has(t.id)) this.book.enqueue(t);
+      for (const t of batch) {
+        if (!this.book.has(t.id) || outcome.deactivated.has(t.id)) continue;
+        // A quote held as implausible is confirmed by a prompt re-fetch: first in line, like a
+        // manual refresh (and like one, not held to the minimum interval).
+        const held = outcome.perToken.get(t.id)?.status === 'held' && t.schedule.nextDueAt <= now;
+        if (held && !this.paused) {
+          this.manual.restore([t.id]);
+          this.wake.abort();
+        } else this.book.enqueue(t);
+      }
       for (const id of outcome.deactivated) {
         const t = this.book.get(id);
         if (t) this.forget(t, 'token deactivated');
@@ -580,6 +589,9 @@ export class TokenRefreshScheduler {
       for (const e of outcome.events) {
         if (e.type === 'price') this.events.emit('price:updated', e.payload);
         else if (e.type === 'failed') this.events.emit('token:failed', e.payload);
+        else if (e.type === 'held') this.events.emit('price:held', e.payload);
+        else if (e.type === 'confirmed') this.events.emit('price:confirmed', e.payload);
+        else if (e.type === 'dropped') this.events.emit('price:dropped', e.payload);
         else this.events.emit('token:deactivated', e.payload);
       }
       this.events.emit('batch:completed', {
@@ -630,6 +642,7 @@ export class TokenRefreshScheduler {
       databaseDownSince: this.gate.downSince,
     });
     snapshot.limiterWaitSecondsTotal = this.o.client.stats().totalLimiterWaitMs / 1000;
+    snapshot.implausiblePrices = { ...this.processor.guard.counts, holding: this.processor.guard.holding };
     return snapshot;
   }
 }
