@@ -35,7 +35,9 @@ async function settle(rounds = 30): Promise<void> {
 }
 
 let h: Harness | null = null;
+const restore: (() => void)[] = [];
 afterEach(async () => {
+  for (const r of restore.splice(0)) r();
   await h?.close();
   h = null;
 });
@@ -117,6 +119,13 @@ describe('database outages', () => {
     h.store.writeRefreshResults = (b) => (down ? fail() : realWrite(b));
     h.store.ping = () => (down ? fail() : realPing());
     h.store.saveSchedules = (s, now) => (down ? fail() : realSave(s, now));
+    // The store is shared by the file's tests: put the real methods back afterwards.
+    const store = h.store;
+    restore.push(() => {
+      store.writeRefreshResults = realWrite;
+      store.ping = realPing;
+      store.saveSchedules = realSave;
+    });
     return { up: () => (down = false) };
   }
 
