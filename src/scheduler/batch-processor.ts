@@ -22,6 +22,7 @@
  * price is far outside the token's learned behaviour is not written; the token is fetched again
  * at once and the quote written only if the next one confirms it.
  */
+import { isValidPrice } from '../core/limits.js';
 import type { Clock } from '../core/clock.js';
 import type { ObservationProposal, RefreshPolicy } from '../core/policy.js';
 import type { PriceObservation, ScheduleState, TokenMiss } from '../core/types.js';
@@ -100,10 +101,6 @@ export class StoreWriteError extends Error {
     );
     this.name = 'StoreWriteError';
   }
-}
-
-function isValidPrice(p: unknown): p is number {
-  return typeof p === 'number' && Number.isFinite(p) && p > 0 && p < 1e12;
 }
 
 interface Pending {
