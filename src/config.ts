@@ -164,12 +164,17 @@ export function batchSpacingMs(cfg: Pick<Config, 'batchDelayMs' | 'requestsPerMi
   return cfg.batchDelayMs ?? 60_000 / cfg.requestsPerMinute;
 }
 
-/** The configuration with secrets masked, for logs and the status API. */
+/** How a secret shows in describeConfig: whether it is set, never its value. */
+export const SECRET_SET = '[redacted]';
+export const SECRET_NOT_SET = 'not set';
+
+/** The configuration with secrets masked, for the start-up log line. */
 export function describeConfig(cfg: Config): Record<string, unknown> {
+  const secret = (v: string | null) => (v ? SECRET_SET : SECRET_NOT_SET);
   return {
     ...cfg,
     databaseUrl: cfg.databaseUrl ? cfg.databaseUrl.replace(/\/\/([^:@/]+)(:[^@/]*)?@/, '//$1:***@') : null,
-    jupiterApiKey: cfg.jupiterApiKey ? '***' : null,
-    adminToken: cfg.adminToken ? '***' : null,
+    jupiterApiKey: secret(cfg.jupiterApiKey),
+    adminToken: secret(cfg.adminToken),
   };
 }
