@@ -8,6 +8,7 @@ import { PLANS, type PlanName } from './core/types.js';
 import { POLICY_NAMES, type PolicyName } from './core/policy.js';
 
 export class ConfigError extends Error {
+  /** `variable` names where the bad value came from: an environment variable or a `--flag`. */
   constructor(
     readonly variable: string,
     detail: string,
@@ -15,6 +16,19 @@ export class ConfigError extends Error {
     super(`${variable}: ${detail}`);
     this.name = 'ConfigError';
   }
+}
+
+/** The CLI flag for a config key (`requestsPerMinute` → `--requests-per-minute`). */
+export function flagName(key: keyof Config): string {
+  return `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+}
+
+/**
+ * True only for the plan names themselves. `name in PLANS` was also true for `toString` or
+ * `__proto__` (inherited from Object.prototype), which then failed later under the wrong name.
+ */
+export function isPlanName(name: unknown): name is PlanName {
+  return typeof name === 'string' && Object.hasOwn(PLANS, name);
 }
 
 export interface Config {
@@ -75,7 +89,7 @@ const schemas: { [K in keyof Config]: z.ZodType<Config[K]> } = {
     message: 'must be an http(s) URL',
   }),
   jupiterApiKey: optionalStr,
-  plan: z.enum(Object.keys(PLANS) as [PlanName, ...PlanName[]]),
+  plan: z.custom<PlanName>(isPlanName, { message: `expected one of ${Object.keys(PLANS).join(', ')}` }),
   requestsPerMinute: int(1, 100_000),
   maxBatchSize: int(1, 100),
   minIntervalSeconds: num(1, 86_400),
@@ -105,13 +119,15 @@ export function loadConfig(
     const e = env[ENV_NAMES[key]];
     return e === undefined || e === '' ? undefined : e;
   };
+  // A bad value is reported under the name the user typed: the flag when a flag gave it.
+  const source = (key: keyof Config): string => (flags[key] !== undefined ? flagName(key) : ENV_NAMES[key]);
   const parse = <K extends keyof Config>(key: K, fallback: unknown): Config[K] => {
     const value = raw(key) ?? fallback;
     const r = schemas[key].safeParse(value);
     if (!r.success) {
       const shown = key === 'jupiterApiKey' || key === 'adminToken' ? '(hidden)' : JSON.stringify(value);
       throw new ConfigError(
-        ENV_NAMES[key],
+        source(key),
         `invalid value ${shown}: ${r.error.issues[0]?.message ?? 'invalid'}`,
       );
     }
@@ -123,7 +139,7 @@ export function loadConfig(
   const maxBatchSize = parse('maxBatchSize', sourceMax);
   if (maxBatchSize > sourceMax) {
     throw new ConfigError(
-      ENV_NAMES.maxBatchSize,
+      source('maxBatchSize'),
       `${maxBatchSize} exceeds ${priceSource}'s limit of ${sourceMax} ids`,
     );
   }
@@ -147,7 +163,7 @@ export function loadConfig(
     logLevel: parse('logLevel', 'info'),
   };
   if (cfg.maxIntervalSeconds < cfg.minIntervalSeconds) {
-    throw new ConfigError(ENV_NAMES.maxIntervalSeconds, 'must be >= TOKEN_REFRESH_MIN_INTERVAL');
+    throw new ConfigError(source('maxIntervalSeconds'), `must be >= ${source('minIntervalSeconds')}`);
   }
   return cfg;
 }
