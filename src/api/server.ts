@@ -129,7 +129,23 @@ export async function buildServer(service: ApiService, config: ApiServerConfig):
     return503OnClosing: true,
     requestIdHeader: false,
     trustProxy: false,
+    // Fastify writes its two per-request lines at info; ours below write the same at debug.
+    disableRequestLogging: true,
   }) as unknown as FastifyInstance;
+
+  /*
+   * Per-request lines at debug, not info: every health probe and metrics scrape wrote two info
+   * lines, which buried the scheduler's own lines at the default level. Registered first so the
+   * line precedes admission's wait.
+   */
+  if (config.logger !== false) {
+    app.addHook('onRequest', async (req) => {
+      req.log.debug({ req }, 'incoming request');
+    });
+    app.addHook('onResponse', async (req, reply) => {
+      req.log.debug({ res: reply, responseTime: reply.elapsedTime }, 'request completed');
+    });
+  }
 
   app.removeContentTypeParser('text/plain');
 
