@@ -1,7 +1,8 @@
 /**
- * Configuration: flags override env; env overrides defaults (DESIGN.md "Configuration").
- * Validated once at start with zod; a bad value raises ConfigError naming the variable, which the
- * CLI turns into exit code 2 with a one-line reason. Secrets are kept out of `describeConfig`.
+ * Configuration: flags override env; env overrides defaults (docs/design.md, "Configuration").
+ * Validated once at start with zod; a bad value raises ConfigError naming the flag or variable it
+ * came from, which the CLI turns into exit code 2 with a one-line reason. Secrets are kept out of
+ * `describeConfig`.
  */
 import { z } from 'zod';
 import { PLANS, type PlanName } from './core/types.js';

@@ -1,6 +1,6 @@
 /**
- * The seed's tiered policy, exactly as DESIGN.md "The seed's rules" states it: the tier table
- * (data, editable), the priority score, the volatility factor, the interval formula and the
+ * The seed's tiered policy, exactly as docs/design.md ("The seed's rules") states it: the tier
+ * table (data, editable), the priority score, the volatility factor, the interval formula and the
  * stretch that keeps total demand within the plan's capacity.
  *
  * Every function validates its inputs and throws a RangeError naming the bad field: a NaN that
