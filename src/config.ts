@@ -107,12 +107,15 @@ const schemas: { [K in keyof Config]: z.ZodType<Config[K]> } = {
 };
 
 /**
- * Resolve the configuration. `flags` are CLI options already mapped to config keys (undefined =
- * not given). `requestsPerMinute` defaults to the plan's rate; maxBatchSize to the source's limit.
+ * Resolve the configuration. `flags` are explicit values already mapped to config keys
+ * (undefined = not given): CLI flags, or the library's options. A bad explicit value is reported
+ * under `label(key)`: the option name by default (the library), `flagName` for the CLI.
+ * `requestsPerMinute` defaults to the plan's rate; maxBatchSize to the source's limit.
  */
 export function loadConfig(
   env: NodeJS.ProcessEnv = process.env,
   flags: Partial<Record<keyof Config, unknown>> = {},
+  label: (key: keyof Config) => string = (key) => key,
 ): Config {
   const raw = (key: keyof Config): unknown => {
     const f = flags[key];
@@ -121,7 +124,7 @@ export function loadConfig(
     return e === undefined || e === '' ? undefined : e;
   };
   // A bad value is reported under the name the user typed: the flag when a flag gave it.
-  const source = (key: keyof Config): string => (flags[key] !== undefined ? flagName(key) : ENV_NAMES[key]);
+  const source = (key: keyof Config): string => (flags[key] !== undefined ? label(key) : ENV_NAMES[key]);
   const parse = <K extends keyof Config>(key: K, fallback: unknown): Config[K] => {
     const value = raw(key) ?? fallback;
     const r = schemas[key].safeParse(value);

@@ -5,7 +5,7 @@
  * an orchestrator allows); a second signal exits at once.
  */
 import { type Command, Option } from 'commander';
-import { loadConfig, describeConfig, type Config } from '../config.js';
+import { loadConfig, describeConfig, flagName, type Config } from '../config.js';
 import { createLogger, type Logger } from '../logger.js';
 // Heavy modules (database drivers, fastify) load inside the actions so `--help` and the light
 // commands start fast.
@@ -93,7 +93,7 @@ function flagsToConfig(o: Record<string, unknown>): Partial<Record<keyof Config,
 export function registerServiceCommands(program: Command): void {
   serviceOptions(program.command('start').description('run the scheduler service with its HTTP API')).action(
     async (o: Record<string, unknown>) => {
-      const config = loadConfig(process.env, flagsToConfig(o));
+      const config = loadConfig(process.env, flagsToConfig(o), flagName);
       const { startApiServer } = await import('../api/server.js');
       const { assertSafeBinding } = await import('../api/auth.js');
       const { initializeTokenRefresh } = await import('../integration.js');

@@ -53,9 +53,14 @@ describe('usage errors name the flag', () => {
   });
 
   it('a good flag over a bad variable wins; a bad flag over a good variable is named as the flag', () => {
-    expect(loadConfig({ PORT: 'abc' }, { port: '9100' }).port).toBe(9100);
-    expect(() => loadConfig({ PORT: '9100' }, { port: 'abc' })).toThrow(/^--port: /);
-    expect(() => loadConfig({}, { requestsPerMinute: '-1' })).toThrow(ConfigError);
+    expect(loadConfig({ PORT: 'abc' }, { port: '9100' }, flagName).port).toBe(9100);
+    expect(() => loadConfig({ PORT: '9100' }, { port: 'abc' }, flagName)).toThrow(/^--port: /);
+    expect(() => loadConfig({}, { requestsPerMinute: '-1' }, flagName)).toThrow(/^--requests-per-minute: /);
+  });
+
+  it('a bad library option is named as the option', () => {
+    expect(() => loadConfig({}, { requestsPerMinute: 0 })).toThrow(ConfigError);
+    expect(() => loadConfig({}, { requestsPerMinute: 0 })).toThrow(/^requestsPerMinute: /);
   });
 
   it('flagName kebab-cases config keys', () => {
