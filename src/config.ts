@@ -1,13 +1,15 @@
 /**
- * Configuration: flags override env; env overrides defaults (DESIGN.md "Configuration").
- * Validated once at start with zod; a bad value raises ConfigError naming the variable, which the
- * CLI turns into exit code 2 with a one-line reason. Secrets are kept out of `describeConfig`.
+ * Configuration: flags override env; env overrides defaults (docs/design.md, "Configuration").
+ * Validated once at start with zod; a bad value raises ConfigError naming the flag or variable it
+ * came from, which the CLI turns into exit code 2 with a one-line reason. Secrets are kept out of
+ * `describeConfig`.
  */
 import { z } from 'zod';
 import { PLANS, type PlanName } from './core/types.js';
 import { POLICY_NAMES, type PolicyName } from './core/policy.js';
 
 export class ConfigError extends Error {
+  /** `variable` names where the bad value came from: an environment variable or a `--flag`. */
   constructor(
     readonly variable: string,
     detail: string,
@@ -15,6 +17,19 @@ export class ConfigError extends Error {
     super(`${variable}: ${detail}`);
     this.name = 'ConfigError';
   }
+}
+
+/** The CLI flag for a config key (`requestsPerMinute` → `--requests-per-minute`). */
+export function flagName(key: keyof Config): string {
+  return `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+}
+
+/**
+ * True only for the plan names themselves. `name in PLANS` was also true for `toString` or
+ * `__proto__` (inherited from Object.prototype), which then failed later under the wrong name.
+ */
+export function isPlanName(name: unknown): name is PlanName {
+  return typeof name === 'string' && Object.hasOwn(PLANS, name);
 }
 
 export interface Config {
@@ -75,7 +90,7 @@ const schemas: { [K in keyof Config]: z.ZodType<Config[K]> } = {
     message: 'must be an http(s) URL',
   }),
   jupiterApiKey: optionalStr,
-  plan: z.enum(Object.keys(PLANS) as [PlanName, ...PlanName[]]),
+  plan: z.custom<PlanName>(isPlanName, { message: `expected one of ${Object.keys(PLANS).join(', ')}` }),
   requestsPerMinute: int(1, 100_000),
   maxBatchSize: int(1, 100),
   minIntervalSeconds: num(1, 86_400),
@@ -92,12 +107,15 @@ const schemas: { [K in keyof Config]: z.ZodType<Config[K]> } = {
 };
 
 /**
- * Resolve the configuration. `flags` are CLI options already mapped to config keys (undefined =
- * not given). `requestsPerMinute` defaults to the plan's rate; maxBatchSize to the source's limit.
+ * Resolve the configuration. `flags` are explicit values already mapped to config keys
+ * (undefined = not given): CLI flags, or the library's options. A bad explicit value is reported
+ * under `label(key)`: the option name by default (the library), `flagName` for the CLI.
+ * `requestsPerMinute` defaults to the plan's rate; maxBatchSize to the source's limit.
  */
 export function loadConfig(
   env: NodeJS.ProcessEnv = process.env,
   flags: Partial<Record<keyof Config, unknown>> = {},
+  label: (key: keyof Config) => string = (key) => key,
 ): Config {
   const raw = (key: keyof Config): unknown => {
     const f = flags[key];
@@ -105,13 +123,15 @@ export function loadConfig(
     const e = env[ENV_NAMES[key]];
     return e === undefined || e === '' ? undefined : e;
   };
+  // A bad value is reported under the name the user typed: the flag when a flag gave it.
+  const source = (key: keyof Config): string => (flags[key] !== undefined ? label(key) : ENV_NAMES[key]);
   const parse = <K extends keyof Config>(key: K, fallback: unknown): Config[K] => {
     const value = raw(key) ?? fallback;
     const r = schemas[key].safeParse(value);
     if (!r.success) {
       const shown = key === 'jupiterApiKey' || key === 'adminToken' ? '(hidden)' : JSON.stringify(value);
       throw new ConfigError(
-        ENV_NAMES[key],
+        source(key),
         `invalid value ${shown}: ${r.error.issues[0]?.message ?? 'invalid'}`,
       );
     }
@@ -123,7 +143,7 @@ export function loadConfig(
   const maxBatchSize = parse('maxBatchSize', sourceMax);
   if (maxBatchSize > sourceMax) {
     throw new ConfigError(
-      ENV_NAMES.maxBatchSize,
+      source('maxBatchSize'),
       `${maxBatchSize} exceeds ${priceSource}'s limit of ${sourceMax} ids`,
     );
   }
@@ -147,7 +167,7 @@ export function loadConfig(
     logLevel: parse('logLevel', 'info'),
   };
   if (cfg.maxIntervalSeconds < cfg.minIntervalSeconds) {
-    throw new ConfigError(ENV_NAMES.maxIntervalSeconds, 'must be >= TOKEN_REFRESH_MIN_INTERVAL');
+    throw new ConfigError(source('maxIntervalSeconds'), `must be >= ${source('minIntervalSeconds')}`);
   }
   return cfg;
 }
@@ -164,12 +184,17 @@ export function batchSpacingMs(cfg: Pick<Config, 'batchDelayMs' | 'requestsPerMi
   return cfg.batchDelayMs ?? 60_000 / cfg.requestsPerMinute;
 }
 
-/** The configuration with secrets masked, for logs and the status API. */
+/** How a secret shows in describeConfig: whether it is set, never its value. */
+export const SECRET_SET = '[redacted]';
+export const SECRET_NOT_SET = 'not set';
+
+/** The configuration with secrets masked, for the start-up log line. */
 export function describeConfig(cfg: Config): Record<string, unknown> {
+  const secret = (v: string | null) => (v ? SECRET_SET : SECRET_NOT_SET);
   return {
     ...cfg,
     databaseUrl: cfg.databaseUrl ? cfg.databaseUrl.replace(/\/\/([^:@/]+)(:[^@/]*)?@/, '//$1:***@') : null,
-    jupiterApiKey: cfg.jupiterApiKey ? '***' : null,
-    adminToken: cfg.adminToken ? '***' : null,
+    jupiterApiKey: secret(cfg.jupiterApiKey),
+    adminToken: secret(cfg.adminToken),
   };
 }

@@ -5,8 +5,12 @@
  * - With an admin token: `Authorization: Bearer <token>` is required. Missing (or another scheme)
  *   → 401, wrong → 403. The comparison hashes both sides to equal-length SHA-256 digests and uses
  *   crypto.timingSafeEqual, so neither the content nor the length of the token leaks by timing.
- * - Without one: mutating routes work only when the server is bound to loopback, and only for
- *   requests whose Host header is a loopback name (a DNS-rebinding page cannot reach them).
+ * - Without one: mutating routes work only when the server is bound to loopback, only for
+ *   requests whose Host header is a loopback name (a DNS-rebinding page cannot reach them), and
+ *   never for requests that carry proxy headers (`Forwarded`, `X-Forwarded-For`, `X-Real-IP`):
+ *   a reverse proxy on the same host connects from 127.0.0.1 and may pass `Host: localhost`, so
+ *   the loopback checks alone would open the admin routes to whatever the proxy forwards. Any
+ *   proxied or shared deployment needs the admin token.
  * - Always: a browser request from another origin (Origin header ≠ Host) is refused, so a web page
  *   cannot POST /scheduler/pause as a "simple" cross-site request.
  */
@@ -87,6 +91,14 @@ export function isCrossOrigin(req: FastifyRequest): boolean {
   }
 }
 
+/** Headers a reverse proxy adds; their presence (even empty) marks a request as forwarded. */
+export const PROXY_HEADERS = ['forwarded', 'x-forwarded-for', 'x-real-ip'] as const;
+
+/** The first proxy header the request carries, or null. */
+export function proxyHeaderOf(req: Pick<FastifyRequest, 'headers'>): string | null {
+  return PROXY_HEADERS.find((h) => req.headers[h] !== undefined) ?? null;
+}
+
 export interface AdminGuardOptions {
   adminToken?: string;
   /** The host the server is bound to. */
@@ -109,6 +121,13 @@ export function createAdminGuard(
       if (!boundToLoopback) {
         throw new ForbiddenError(
           'admin routes are disabled: no admin token is configured; set TOKEN_REFRESH_ADMIN_TOKEN',
+        );
+      }
+      const proxied = proxyHeaderOf(req);
+      if (proxied !== null) {
+        throw new ForbiddenError(
+          `without an admin token, admin routes refuse proxied requests (${proxied} header present); ` +
+            'set TOKEN_REFRESH_ADMIN_TOKEN to use them through a proxy',
         );
       }
       if (!isLoopbackHost(hostnameOfHostHeader(req.headers.host ?? ''))) {

@@ -11,7 +11,14 @@
  * - the Authorization header is never logged (fastify's request serializer omits headers, and the
  *   logger redacts it anyway should a header object be logged).
  */
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
 import fastifyWebsocket from '@fastify/websocket';
 import { assertSafeBinding, createAdminGuard, isCrossOrigin, normaliseAdminToken } from './auth.js';
 import { AdmissionGate, type AdmissionOptions } from './admission.js';
@@ -95,6 +102,25 @@ function loggerOptions(logger: ApiServerConfig['logger']): Record<string, unknow
   return { loggerInstance: child };
 }
 
+/**
+ * Fastify's per-request lines ("incoming request", "request completed") at debug instead of info:
+ * every health probe and metrics scrape wrote two info lines, which buried the scheduler's own
+ * lines at the default level. A request that errored is still logged at error.
+ */
+class DebugRequestLogs extends LogController {
+  override incomingRequest(request: FastifyRequest): void {
+    request.log.debug({ req: request }, 'incoming request');
+  }
+  override requestCompleted(
+    error: Error | null | undefined,
+    request: FastifyRequest,
+    reply: FastifyReply,
+  ): void {
+    if (error) return super.requestCompleted(error, request, reply);
+    reply.log.debug({ res: reply, responseTime: reply.elapsedTime }, 'request completed');
+  }
+}
+
 /** An error to log with every occurrence of the admin token blanked out of message and stack. */
 function scrubSecret(err: Error, secret: string | undefined): Error {
   if (!secret || !`${err.message}\n${err.stack ?? ''}`.includes(secret)) return err;
@@ -129,6 +155,7 @@ export async function buildServer(service: ApiService, config: ApiServerConfig):
     return503OnClosing: true,
     requestIdHeader: false,
     trustProxy: false,
+    logController: new DebugRequestLogs(),
   }) as unknown as FastifyInstance;
 
   app.removeContentTypeParser('text/plain');

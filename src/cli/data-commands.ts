@@ -5,7 +5,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { extname } from 'node:path';
 import type { Command } from 'commander';
-import { loadConfig } from '../config.js';
+import { flagName, isPlanName, loadConfig } from '../config.js';
 import type { Store, TokenSortField } from '../store/types.js';
 import { systemClock } from '../core/clock.js';
 import { PLANS, type TokenWithState } from '../core/types.js';
@@ -134,10 +134,10 @@ export function registerDataCommands(program: Command): void {
     .option('--plan <plan>', `one of ${Object.keys(PLANS).join('|')} (default: TOKEN_REFRESH_PLAN)`)
     .option('--json', 'print JSON')
     .action(async (o: { plan?: string; json?: boolean }) => {
-      if (o.plan !== undefined && !(o.plan in PLANS)) {
+      if (o.plan !== undefined && !isPlanName(o.plan)) {
         throw new UsageError(`--plan: expected one of ${Object.keys(PLANS).join(', ')}, got ${o.plan}`);
       }
-      const config = loadConfig(process.env, { plan: o.plan });
+      const config = loadConfig(process.env, { plan: o.plan }, flagName);
       const report = await withStore(async (store) => {
         const attrs: (TokenWithState & { lastPriceChangeAt: number | null; sigma: number | null })[] = [];
         for await (const page of store.loadActiveTokens()) {

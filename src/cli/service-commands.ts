@@ -5,13 +5,38 @@
  * an orchestrator allows); a second signal exits at once.
  */
 import { type Command, Option } from 'commander';
-import { loadConfig, describeConfig, type Config } from '../config.js';
+import { loadConfig, describeConfig, flagName, type Config } from '../config.js';
 import { createLogger, type Logger } from '../logger.js';
 // Heavy modules (database drivers, fastify) load inside the actions so `--help` and the light
 // commands start fast.
 import { parsePositiveInt, UsageError } from './util.js';
 
 const SHUTDOWN_DEADLINE_MS = 9_500;
+
+/**
+ * The API port is taken or not ours to bind. Exit 1, not 2: the command line is valid and the same
+ * command succeeds once the port is free, so it is a runtime condition rather than a usage error.
+ */
+export class PortUnavailableError extends Error {
+  constructor(
+    readonly host: string,
+    readonly port: number,
+    readonly code: string,
+  ) {
+    const what = code === 'EADDRINUSE' ? 'is already in use' : `cannot be bound (${code})`;
+    super(
+      `port ${port} on ${host} ${what}: stop the process that holds it, or choose another port with --port or PORT`,
+    );
+    this.name = 'PortUnavailableError';
+  }
+}
+
+function listenError(err: unknown, host: string, port: number): unknown {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL')
+    return new PortUnavailableError(host, port, code);
+  return err;
+}
 
 type Closer = () => Promise<void>;
 
@@ -68,7 +93,7 @@ function flagsToConfig(o: Record<string, unknown>): Partial<Record<keyof Config,
 export function registerServiceCommands(program: Command): void {
   serviceOptions(program.command('start').description('run the scheduler service with its HTTP API')).action(
     async (o: Record<string, unknown>) => {
-      const config = loadConfig(process.env, flagsToConfig(o));
+      const config = loadConfig(process.env, flagsToConfig(o), flagName);
       const { startApiServer } = await import('../api/server.js');
       const { assertSafeBinding } = await import('../api/auth.js');
       const { initializeTokenRefresh } = await import('../integration.js');
@@ -78,13 +103,22 @@ export function registerServiceCommands(program: Command): void {
         secrets: [config.jupiterApiKey, config.adminToken],
       });
       log.info({ config: describeConfig(config) }, 'starting');
-      const trs = await initializeTokenRefresh({ ...config, logger: log, env: {} });
-      const api = await startApiServer(trs, {
-        host: config.host,
-        port: config.port,
-        adminToken: config.adminToken ?? undefined,
-        logger: log,
-      });
+      // Listen before the scheduler starts: a busy port must fail the start before a single price
+      // request spends the plan's budget (with autoStart the first batch left within milliseconds).
+      const trs = await initializeTokenRefresh({ ...config, logger: log, env: {}, autoStart: false });
+      let api: Awaited<ReturnType<typeof startApiServer>>;
+      try {
+        api = await startApiServer(trs, {
+          host: config.host,
+          port: config.port,
+          adminToken: config.adminToken ?? undefined,
+          logger: log,
+        });
+      } catch (err) {
+        await trs.shutdown().catch(() => undefined);
+        throw listenError(err, config.host, config.port);
+      }
+      trs.start();
       log.info(
         { url: api.url, tokens: trs.status().tokens.active, policy: config.policy },
         'service running',

@@ -1,5 +1,5 @@
 /**
- * The special functions behind the planner (DESIGN.md, "The optimal policy").
+ * The special functions behind the planner (docs/design.md, "The optimal policy").
  *
  * Log-price is Brownian with volatility σ (per √second). X is the tolerated deviation. With
  * λ = σ²/X² and the dimensionless time s = λ·t:

@@ -1,5 +1,5 @@
 /**
- * The budget-optimal planner (DESIGN.md, "The optimal policy").
+ * The budget-optimal planner (docs/design.md, "The optimal policy").
  *
  * Minimise J = Σ wᵢ·g(Tᵢ) / Σ wᵢ subject to Σ 1/Tᵢ ≤ C and Tᵢ ∈ [Tmin, Tmax], where g(T) is the
  * fraction of time a token polled every T seconds is more than X off (planner-math.ts). The

@@ -1,7 +1,7 @@
 /**
- * The seed's tiered policy, exactly as the seed's rules state it: the tier table (data,
- * editable), the priority score, the volatility factor, the interval formula and the stretch that
- * keeps total demand within the plan's capacity.
+ * The seed's tiered policy, exactly as docs/design.md ("The seed's rules") states it: the tier
+ * table (data, editable), the priority score, the volatility factor, the interval formula and the
+ * stretch that keeps total demand within the plan's capacity.
  *
  * Every function validates its inputs and throws a RangeError naming the bad field: a NaN that
  * slipped through here would become a NaN due time in the queue and a token that is never (or

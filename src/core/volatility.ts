@@ -1,5 +1,5 @@
 /**
- * Online volatility learning (DESIGN.md, "The optimal policy": σᵢ is not known).
+ * Online volatility learning (docs/design.md, "The optimal policy" → "Learning σ").
  *
  * Model: log-price is Brownian, so the log-return r between two refreshes Δt seconds apart is
  * N(0, σ²Δt) and r²/Δt is an unbiased one-sample estimate of σ². The maximum-likelihood estimate

@@ -80,4 +80,11 @@ describe('loadConfig', () => {
       'https://api.jup.ag/price/v2',
     );
   });
+
+  it('describeConfig shows [redacted] for a secret that is set and "not set" for one that is not', () => {
+    const set = describeConfig(loadConfig({ JUPITER_API_KEY: 'jup-secret-key' }));
+    expect(set).toMatchObject({ jupiterApiKey: '[redacted]', adminToken: 'not set' });
+    const both = describeConfig(loadConfig({ TOKEN_REFRESH_ADMIN_TOKEN: 'admin-token-0123456789' }));
+    expect(both).toMatchObject({ jupiterApiKey: 'not set', adminToken: '[redacted]' });
+  });
 });
