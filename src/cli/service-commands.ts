@@ -103,9 +103,45 @@ export function registerServiceCommands(program: Command): void {
         secrets: [config.jupiterApiKey, config.adminToken],
       });
       log.info({ config: describeConfig(config) }, 'starting');
-      // Listen before the scheduler starts: a busy port must fail the start before a single price
-      // request spends the plan's budget (with autoStart the first batch left within milliseconds).
-      const trs = await initializeTokenRefresh({ ...config, logger: log, env: {}, autoStart: false });
+      // A database that is not up yet is waited for (logged, 1 s doubling to 30 s); a signal
+      // during that wait (or during the token load) stops the start cleanly with exit 0.
+      const startup = new AbortController();
+      const onEarlySignal = (sig: NodeJS.Signals): void => {
+        log.info({ signal: sig }, 'stopping before start-up finished');
+        startup.abort(new Error(`start-up interrupted by ${sig}`));
+      };
+      process.once('SIGTERM', onEarlySignal);
+      process.once('SIGINT', onEarlySignal);
+      // The clock's timers are unref'd; while start-up only waits on them (the database retry),
+      // this keeps the process alive. The HTTP server holds it once listening.
+      const keepAlive = setInterval(() => undefined, 60_000);
+      let trs: Awaited<ReturnType<typeof initializeTokenRefresh>>;
+      try {
+        // Listen before the scheduler starts: a busy port must fail the start before a single
+        // price request spends the plan's budget (with autoStart the first batch left at once).
+        trs = await initializeTokenRefresh({
+          ...config,
+          logger: log,
+          env: {},
+          autoStart: false,
+          waitForDatabase: { signal: startup.signal },
+        });
+      } catch (err) {
+        if (!startup.signal.aborted) throw err;
+        log.info('stopped cleanly');
+        log.flush?.();
+        process.exit(0);
+      } finally {
+        clearInterval(keepAlive);
+        process.off('SIGTERM', onEarlySignal);
+        process.off('SIGINT', onEarlySignal);
+      }
+      if (startup.signal.aborted) {
+        await trs.shutdown().catch(() => undefined);
+        log.info('stopped cleanly');
+        log.flush?.();
+        process.exit(0);
+      }
       let api: Awaited<ReturnType<typeof startApiServer>>;
       try {
         api = await startApiServer(trs, {
