@@ -301,7 +301,10 @@ export class BaseStore implements Store {
     }
     const { limit } = opts;
     if (!Number.isInteger(limit) || limit < 1 || limit > MAX_HISTORY_LIMIT) {
-      throw new StoreInputError('limit', `limit must be an integer from 1 to ${MAX_HISTORY_LIMIT} (got ${String(limit)})`);
+      throw new StoreInputError(
+        'limit',
+        `limit must be an integer from 1 to ${MAX_HISTORY_LIMIT} (got ${String(limit)})`,
+      );
     }
     const from = opts.from === undefined ? 0 : checkNow(opts.from, 'getPriceHistory(from)');
     const to = opts.to === undefined ? HISTORY_END_MS : checkNow(opts.to, 'getPriceHistory(to)');
