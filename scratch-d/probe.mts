@@ -1,0 +1,13 @@
+import { chromium } from 'playwright-core';
+import { startDemo } from '/work/wt-d/src/demo.js';
+const demo = await startDemo({ apiPort: 18401, tokens: 500 });
+const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu'], headless: true });
+const page = await browser.newPage();
+page.on('console', (m) => console.log('console', m.type(), m.text()));
+page.on('pageerror', (e) => console.log('pageerror', e.message));
+page.on('requestfailed', (r) => console.log('reqfail', r.url()));
+page.on('response', (r) => { if (r.status() >= 400) console.log('resp', r.status(), r.url()); });
+await page.goto(demo.apiUrl + '/');
+await new Promise((r) => setTimeout(r, 8000));
+console.log('conn', await page.getByTestId('connection-state').textContent());
+await browser.close(); await demo.stop();
