@@ -11,7 +11,7 @@ export function fmtPct(x) {
   if (missing(x)) return '–';
   const p = x * 100;
   if (p === 0) return '0 %';
-  if (p < 0.01) return '< 0.01 %';
+  if (p < 0.0001) return '< 0.0001 %';
   if (p < 10) return `${Number(p.toPrecision(2))} %`;
   return `${p.toFixed(1)} %`;
 }

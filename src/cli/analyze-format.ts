@@ -133,12 +133,12 @@ export function formatDuration(seconds: number): string {
 
 /**
  * A fraction as a percentage with the precision it deserves: two significant digits below 10 %,
- * one decimal above, and "< 0.01 %" for anything smaller (never 4.1e-52 %).
+ * one decimal above, and "< 0.0001 %" below that (never 4.1e-52 %).
  */
 export function formatPercent(x: number): string {
   const p = x * 100;
   if (p === 0) return '0 %';
-  if (Math.abs(p) < 0.01) return '< 0.01 %';
+  if (Math.abs(p) < 0.0001) return '< 0.0001 %';
   if (Math.abs(p) < 10) return `${Number(p.toPrecision(2))} %`;
   return `${p.toFixed(1)} %`;
 }

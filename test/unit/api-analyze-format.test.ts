@@ -72,7 +72,7 @@ describe('formatAnalysis', () => {
     const keyless = lines.find((l) => l.includes('keyless'))!;
     expect(keyless.startsWith('  ')).toBe(true);
     expect(keyless).toContain('41.2 %');
-    expect(lines.find((l) => l.includes(' pro '))).toContain('< 0.01 %');
+    expect(lines.find((l) => l.includes(' pro '))).toContain('0.004 %');
     expect(text).toContain('Projected J');
     expect(text).toContain('more than 1 % off');
   });
@@ -157,7 +157,7 @@ describe('readable analyze output', () => {
       '1h 7m',
       '14h',
     ]);
-    expect(formatCell('J', 4.1e-54)).toBe('< 0.01 %');
+    expect(formatCell('J', 4.1e-54)).toBe('< 0.0001 %');
     expect(formatCell('J_tiered', 0.0024)).toBe('0.24 %');
     expect(formatCell('J', 0)).toBe('0 %');
   });

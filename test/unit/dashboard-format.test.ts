@@ -29,7 +29,7 @@ describe('dashboard formatting', () => {
   it('prints percentages with sensible precision, never in exponent form', () => {
     expect([0, 4.1e-54, 0.00029708, 0.0123, 0.05, 0.4567].map(f.fmtPct)).toEqual([
       '0 %',
-      '< 0.01 %',
+      '< 0.0001 %',
       '0.03 %',
       '1.2 %',
       '5 %',
