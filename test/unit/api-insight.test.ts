@@ -197,6 +197,18 @@ describe('dashboard data routes', () => {
     });
   });
 
+  it('the OpenAPI document lists the dashboard data routes', async () => {
+    const paths = Object.keys((await app.inject({ url: '/api/v1/openapi.json' })).json().paths);
+    for (const p of [
+      '/api/v1/tokens/{address}/history',
+      '/api/v1/tokens/{address}/schedule',
+      '/api/v1/insight',
+      '/api/v1/insight/history',
+    ]) {
+      expect(paths).toContain(p);
+    }
+  });
+
   it('GET /api/v1/insight and /insight/history answer before the first projection', async () => {
     const res = await app.inject({ url: '/api/v1/insight' });
     expect(res.statusCode).toBe(200);
