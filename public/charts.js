@@ -113,7 +113,11 @@ export function priceChart(el, { yFmt, height = 220 }) {
     {
       legend: { show: true, live: false },
       scales: { x: { time: true }, y: { auto: true } },
-      axes: [{ ...AXIS }, { ...AXIS, size: 70, values: (_u, vals) => vals.map(yFmt) }],
+      // axis ticks need only 4 significant digits (a tiny price's full precision cut off the axis)
+      axes: [
+        { ...AXIS },
+        { ...AXIS, size: 80, values: (_u, vals) => vals.map((v) => String(Number(v.toPrecision(4)))) },
+      ],
       series: [
         {},
         { label: 'price', stroke: '#2f81f7', width: 2, spanGaps: true, value: (_u, v) => yFmt(v) },

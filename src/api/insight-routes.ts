@@ -46,7 +46,10 @@ export function registerInsightRoutes(
   service: ApiService,
   opts: InsightOptions = {},
 ): Insight {
-  const insight = new Insight(service, opts);
+  const insight = new Insight(service, {
+    onError: (err) => app.log.warn({ err }, 'dashboard insight: a projection or sample failed; will retry'),
+    ...opts,
+  });
   insight.start();
   app.addHook('onClose', async () => insight.stop());
 

@@ -30,6 +30,8 @@ export interface InsightOptions {
   /** Points in the budget map at most. */
   maxMapPoints?: number;
   historyCapacity?: number;
+  /** Called with an error a timer's work threw (logged by the server); the timer keeps going. */
+  onError?: (err: unknown) => void;
 }
 
 export interface PlanComparison extends PolicyComparison {
@@ -91,6 +93,7 @@ export class Insight {
       maxProjectedTokens: opts.maxProjectedTokens ?? 5_000,
       maxMapPoints: opts.maxMapPoints ?? 1_500,
       historyCapacity: opts.historyCapacity ?? 720,
+      onError: opts.onError ?? (() => {}),
     };
     this.history = new HistoryBuffer(this.o.historyCapacity);
   }
@@ -103,18 +106,30 @@ export class Insight {
   start(): void {
     this.unsubscribe = this.service.on('token:failed', (e) => this.recordError(e.address, e));
     const every = (ms: number, fn: () => void) => {
-      const t = setInterval(fn, ms);
+      const t = setInterval(() => this.guard(fn), ms);
       t.unref();
       this.timers.push(t);
     };
     every(this.o.sampleEveryMs, () => this.sample());
     if (this.supported) {
       // the first projection soon after start, once the first plan exists
-      const first = setTimeout(() => this.project(), Math.min(2_000, this.o.projectEveryMs));
+      const first = setTimeout(
+        () => this.guard(() => this.project()),
+        Math.min(2_000, this.o.projectEveryMs),
+      );
       first.unref();
       this.timers.push(first);
       every(this.o.projectEveryMs, () => this.project());
       every(Math.max(1, Math.floor(this.o.plansEveryMs / 5)), () => this.projectNextPlan());
+    }
+  }
+
+  /** A timer's work must never throw out of the timer: that would end the process. */
+  private guard(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.o.onError(err);
     }
   }
 

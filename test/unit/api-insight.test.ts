@@ -106,6 +106,25 @@ describe('Insight', () => {
     expect(insight.history.since()[0]!.projected).toEqual(snap.live);
   });
 
+  it('a failing projection is reported and never escapes its timer', async () => {
+    const service = new PlanningService(new FakeStore());
+    service.budget = () => {
+      throw new Error('budget unavailable');
+    };
+    const errors: unknown[] = [];
+    const insight = new Insight(service, {
+      sampleEveryMs: 10,
+      projectEveryMs: 10,
+      plansEveryMs: 50,
+      onError: (e) => errors.push(e),
+    });
+    insight.start();
+    await expect.poll(() => errors.length).toBeGreaterThan(1);
+    insight.stop();
+    expect(String(errors[0])).toContain('budget unavailable');
+    expect(insight.history.size).toBeGreaterThan(0); // sampling kept going
+  });
+
   it('keeps the last error per token, bounded', () => {
     const insight = new Insight(new FakeService(new FakeStore()));
     for (let i = 0; i < 5001; i++)
