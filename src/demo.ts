@@ -3,10 +3,10 @@
  * with a realistic spread of ranks, volumes and contest use, the scheduler and the API/dashboard.
  * Used by `token-refresh demo`, the browser test and the API load benchmark.
  */
-import { startMarket, type MarketServer } from './market/index.js';
+import { startMarket, type MarketServer, type MarketTokenSpec } from './market/index.js';
 import { Rng } from './core/rng.js';
 import { openStore } from './store/index.js';
-import type { TokenInput } from './store/types.js';
+import type { Store, TokenInput } from './store/types.js';
 import { initializeTokenRefresh, type TokenRefreshIntegration } from './integration.js';
 import { startApiServer } from './api/server.js';
 import type { Logger } from './scheduler/scheduler.js';
@@ -63,15 +63,70 @@ export function demoTokenRows(
   });
 }
 
+/**
+ * The demo's default budget is scarce, like real life: Jupiter's keyless plan (30 requests/min ×
+ * 50 ids = 1,500 token refreshes/min, 1,425 at the scheduler's 95 % utilisation) over 5,000
+ * tokens, so a full round-robin pass takes 3.5 min and the policy has to choose: the top tiers
+ * every 15–60 s, the tail far less often. (With the old 300 rpm over 2,000 tokens every token fit
+ * at the 15 s minimum and every policy looked the same.)
+ */
+export const DEMO_DEFAULT_TOKENS = 5000;
+export const DEMO_DEFAULT_RPM = 30;
+
+/**
+ * Volatility like a real token list: majors move ~3 %/day, the long tail of small caps 50 %–
+ * 150 %/day (daily σ's median rises log-linearly with market-cap position from 3 % to 90 %, with
+ * a log-normal scatter of ×/÷ 1.6 per token), and every token has a few jumps a day at most. At
+ * X = 1 % a tail token is stale within minutes of a refresh, a major within hours, which is what
+ * makes the spending choice matter.
+ */
+export function demoMarketSpecs(n: number, seed = 42): MarketTokenSpec[] {
+  const rng = new Rng(seed ^ 0xd3e0);
+  return Array.from({ length: n }, (_, i) => {
+    const q = n > 1 ? i / (n - 1) : 0;
+    const median = 0.03 * Math.pow(30, q);
+    // Box–Muller normal for the scatter
+    const z = Math.sqrt(-2 * Math.log(1 - rng.next())) * Math.cos(2 * Math.PI * rng.next());
+    const sigmaDaily = Math.min(3, median * Math.exp(0.47 * z));
+    return { sigmaDaily, jumpRateDaily: rng.next() * 0.5 * (0.2 + q) };
+  });
+}
+
+/**
+ * Every token starts with the market's price at start-up, as if an earlier run had just stored
+ * it: then a token's first refresh is already a return the policy learns σ from (a return over
+ * the real time since start-up), instead of only its second. With 1,425 refreshes/min over
+ * 5,000 tokens that halves the minutes until the tail's volatility shows in the plan.
+ */
+async function seedPrices(store: Store, market: MarketServer): Promise<void> {
+  const truth = market.truth();
+  const now = Date.now();
+  for await (const page of store.loadActiveTokens({ pageSize: 1000 })) {
+    const successes = page.flatMap((t) => {
+      const price = truth.get(t.address);
+      return price === undefined
+        ? []
+        : [{ tokenId: t.id, price, change24h: null, liquidity: null, blockId: null, source: 'demo-seed' }];
+    });
+    await store.writeRefreshResults({ now, successes, misses: [], schedules: [], deactivate: [] });
+  }
+}
+
 export async function startDemo(opts: DemoOptions = {}): Promise<DemoHandle> {
-  const tokens = opts.tokens ?? 2000;
-  const rpm = opts.marketRpm ?? 300;
-  const market = await startMarket({ port: opts.marketPort ?? 0, tokens, rpm, seed: opts.seed ?? 42 });
+  const tokens = opts.tokens ?? DEMO_DEFAULT_TOKENS;
+  const rpm = opts.marketRpm ?? DEMO_DEFAULT_RPM;
+  const market = await startMarket({
+    port: opts.marketPort ?? 0,
+    tokens: demoMarketSpecs(tokens, opts.seed ?? 42),
+    rpm,
+    seed: opts.seed ?? 42,
+  });
   let integration: TokenRefreshIntegration | null = null;
   try {
     const store = await openStore({ dataDir: opts.dataDir ?? 'memory://' });
     await store.migrate();
     await store.upsertTokens(demoTokenRows(market.tokens, opts.seed ?? 7), Date.now());
+    await seedPrices(store, market);
     integration = await initializeTokenRefresh({
       store,
       priceApiUrl: market.priceUrlV3,

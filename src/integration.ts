@@ -22,7 +22,11 @@ import { waitForDatabase } from './store/wait.js';
 import type { Store, TokenSettings } from './store/types.js';
 import { TokenRefreshScheduler, type Logger } from './scheduler/scheduler.js';
 import type { SchedulerEventName, SchedulerEvents, SchedulerStatus } from './scheduler/types.js';
-import type { ApiService, RefreshOutcome } from './api/types.js';
+import type { ApiService, LiveBudget, LiveToken, RefreshOutcome, TokenScheduleFacts } from './api/types.js';
+import type { RefreshPolicy } from './core/policy.js';
+import { effectiveTier } from './core/tiers.js';
+import { sigmaToDaily } from './core/volatility.js';
+import type { SchedToken } from './scheduler/token-state.js';
 import { BadRequestError, TokenNotFoundError } from './api/errors.js';
 
 export interface TokenRefreshOptions extends Partial<Config> {
@@ -64,6 +68,8 @@ export class TokenRefreshIntegration implements ApiService {
   readonly limiter: RateLimiter;
   readonly breaker: CircuitBreaker;
   readonly scheduler: TokenRefreshScheduler;
+  /** The policy the scheduler runs (read-only use: intervals and σ for the dashboard). */
+  readonly policy: RefreshPolicy;
   private readonly ownsStore: boolean;
   private closed = false;
 
@@ -96,13 +102,14 @@ export class TokenRefreshIntegration implements ApiService {
       breaker: this.breaker,
       timeoutMs: opts.requestTimeoutMs ?? 10_000,
     });
+    this.policy = createPolicy(config.policy, { deviation: config.deviation });
     this.scheduler = new TokenRefreshScheduler({
       store: this.store,
       client: this.client,
       limiter: this.limiter,
       breaker: this.breaker,
       clock,
-      policy: createPolicy(config.policy, { deviation: config.deviation }),
+      policy: this.policy,
       requestsPerMinute: config.requestsPerMinute,
       maxBatchSize: Math.min(config.maxBatchSize, parts.source.maxIdsPerRequest),
       sourceName: parts.source.name,
@@ -237,6 +244,63 @@ export class TokenRefreshIntegration implements ApiService {
 
   recommendations(): Promise<unknown> {
     return this.getRefreshRecommendations();
+  }
+
+  /** What the scheduler knows and plans for one token; null when it is not scheduled. */
+  tokenSchedule(address: string): TokenScheduleFacts | null {
+    const id = this.scheduler.idForAddress(address);
+    const t = id === undefined ? undefined : this.scheduler.tokens.get(id);
+    if (!t) return null;
+    const live = this.liveToken(t, this.clock.now());
+    const s = t.schedule;
+    return {
+      tier: live.tier,
+      weight: live.weight,
+      plannedIntervalSeconds: live.intervalSeconds,
+      sigmaDaily: live.planSigmaDaily,
+      sigmaSamples: t.sigmaSamples,
+      nextDueAt: Number.isFinite(s.nextDueAt) ? s.nextDueAt : null,
+      consecutiveFailures: s.consecutiveFailures,
+      failingSince: s.failingSince,
+      lastRefreshSuccess: t.lastRefreshSuccess,
+      lastPriceChangeAt: t.lastPriceChangeAt,
+    };
+  }
+
+  /** Every scheduled token with its plan (O(N): for timers, never per request). */
+  liveTokens(): LiveToken[] {
+    const now = this.clock.now();
+    return Array.from(this.scheduler.tokens.values(), (t) => this.liveToken(t, now));
+  }
+
+  budget(): LiveBudget {
+    const plan = this.scheduler.status().plan;
+    return {
+      requestsPerMinute: plan.requestsPerMinute,
+      maxBatchSize: plan.maxBatchSize,
+      capacityPerSecond: plan.capacityPerSecond,
+      minIntervalSeconds: this.config.minIntervalSeconds,
+      maxIntervalSeconds: this.config.maxIntervalSeconds,
+      deviation: this.config.deviation,
+    };
+  }
+
+  private liveToken(t: SchedToken, now: number): LiveToken {
+    const sigma = this.policy.sigma ? this.policy.sigma(t) : null;
+    return {
+      rank: t.rank,
+      volume_24h: t.volume_24h,
+      in_contest: t.in_contest,
+      priority_score: t.priority_score,
+      refresh_interval_seconds: t.refresh_interval_seconds,
+      tier: effectiveTier(t).name,
+      weight: this.scheduler.importance(t),
+      intervalSeconds: this.policy.intervalSeconds(t, now),
+      sigma: t.sigma,
+      sigmaSamples: t.sigmaSamples,
+      planSigmaDaily: sigma === null ? null : sigmaToDaily(sigma),
+      lastPriceChangeAt: t.lastPriceChangeAt,
+    };
   }
 
   async readiness(): Promise<{ db: boolean; migrations: boolean; scheduler: boolean }> {

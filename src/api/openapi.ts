@@ -5,6 +5,8 @@
  */
 import { z } from 'zod';
 import { LIMITS, TOKEN_SORT_FIELDS, settingsBodySchema } from './validation.js';
+import { MAX_HISTORY_LIMIT } from '../store/types.js';
+import { HISTORY_DEFAULT_LIMIT } from './insight-routes.js';
 
 const json = (schema: Record<string, unknown>, description: string) => ({
   description,
@@ -21,6 +23,13 @@ const addressParam = {
   description: 'Base58 Solana mint address (32–44 characters)',
   schema: { type: 'string', pattern: '^[1-9A-HJ-NP-Za-km-z]{32,44}$' },
 };
+
+const msParam = (name: string, description: string) => ({
+  name,
+  in: 'query',
+  description,
+  schema: { type: 'integer', minimum: 0 },
+});
 
 const adminErrors = {
   '401': err('No `Authorization: Bearer` admin token was sent'),
@@ -154,6 +163,84 @@ export function buildOpenApiDocument(version = '0.1.0'): Record<string, unknown>
             '200': json({ $ref: '#/components/schemas/Token' }, 'The token'),
             '400': err('Malformed address'),
             '404': err('No such token'),
+          },
+        },
+      },
+      '/api/v1/tokens/{address}/history': {
+        get: {
+          summary: "A token's price history, newest first (a row whenever the price changed), paged",
+          parameters: [
+            addressParam,
+            msParam('from', 'Inclusive lower bound, epoch ms'),
+            msParam('to', 'Exclusive upper bound, epoch ms: pass `next` of the previous page'),
+            {
+              name: 'limit',
+              in: 'query',
+              description: `Points per page, 1..${MAX_HISTORY_LIMIT} (default ${HISTORY_DEFAULT_LIMIT})`,
+              schema: { type: 'integer', minimum: 1, maximum: MAX_HISTORY_LIMIT },
+            },
+          ],
+          responses: {
+            '200': json(
+              {
+                type: 'object',
+                required: ['address', 'points', 'next'],
+                properties: {
+                  address: { type: 'string' },
+                  points: {
+                    type: 'array',
+                    items: {
+                      type: 'object',
+                      required: ['t', 'price', 'source'],
+                      properties: {
+                        t: { type: 'integer', description: 'epoch ms' },
+                        price: { type: 'number' },
+                        source: { type: 'string' },
+                      },
+                    },
+                  },
+                  next: {
+                    type: ['integer', 'null'],
+                    description: '`to` of the next older page; null on the last',
+                  },
+                },
+              },
+              'Newest first',
+            ),
+            '400': err('Malformed address, bound or limit, or an unknown parameter'),
+            '404': err('No such token'),
+          },
+        },
+      },
+      '/api/v1/tokens/{address}/schedule': {
+        get: {
+          summary:
+            "The scheduler's facts for one token: tier, weight, planned interval, learned volatility, failures, last error",
+          parameters: [addressParam],
+          responses: {
+            '200': json(
+              anyObject,
+              '`scheduled: false` with `schedule: null` when the token is not scheduled',
+            ),
+            '400': err('Malformed address'),
+            '404': err('No such token'),
+          },
+        },
+      },
+      '/api/v1/insight': {
+        get: {
+          summary:
+            'What the policy buys: projected staleness J of the optimal, tiered and uniform policies on the live budget and on every plan; planned interval against weight and volatility for a sample of tokens',
+          responses: { '200': json(anyObject, 'Recomputed every 15 s (plans every 60 s)') },
+        },
+      },
+      '/api/v1/insight/history': {
+        get: {
+          summary: "The dashboard charts' last hour (one sample per 5 s, kept in memory)",
+          parameters: [msParam('since', 'Only samples at or after this epoch ms')],
+          responses: {
+            '200': json(anyObject, '`{ resolutionMs, samples }`, oldest first'),
+            '400': err('Malformed `since` or an unknown parameter'),
           },
         },
       },

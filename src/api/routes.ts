@@ -9,6 +9,9 @@ import { ApiError, BadRequestError, NotFoundError } from './errors.js';
 import type { SchedulerStatus } from '../scheduler/types.js';
 import type { TtlCache } from './ttl-cache.js';
 import type { ApiService } from './types.js';
+import { calculatePriorityScore, effectiveTier } from '../core/tiers.js';
+import { registerInsightRoutes } from './insight-routes.js';
+import type { InsightOptions } from './insight.js';
 import { emptyQuerySchema, parseAddress, parseListQuery, parseOrThrow, parseSettings } from './validation.js';
 
 type Guard = (req: FastifyRequest, reply: FastifyReply) => Promise<void>;
@@ -58,6 +61,8 @@ export interface RouteDeps {
   /** Prometheus exposition text, recomputed at most once a second. */
   metricsText: TtlCache<string>;
   metricsContentType: string;
+  /** Timers of the dashboard's insight (tests shorten them). */
+  insight?: InsightOptions;
 }
 
 export function registerRoutes(app: FastifyInstance, service: ApiService, deps: RouteDeps): void {
@@ -98,7 +103,15 @@ export function registerRoutes(app: FastifyInstance, service: ApiService, deps: 
   app.get('/api/v1/tokens', async (req) => {
     const q = parseListQuery(req.query);
     const page = await service.store.listTokens(q);
-    return { total: page.total, limit: q.limit, offset: q.offset, tokens: page.tokens };
+    // score: the seed's priority score (the token's weight); the stored priority_score is only the
+    // manual boost inside it. The planned interval is the running policy's, when it is scheduled.
+    const tokens = page.tokens.map((t) => ({
+      ...t,
+      tier: effectiveTier(t).name,
+      score: calculatePriorityScore(t),
+      planned_interval_seconds: service.tokenSchedule?.(t.address)?.plannedIntervalSeconds ?? null,
+    }));
+    return { total: page.total, limit: q.limit, offset: q.offset, tokens };
   });
 
   app.get('/api/v1/tokens/:address', async (req) => {
@@ -130,6 +143,8 @@ export function registerRoutes(app: FastifyInstance, service: ApiService, deps: 
       throw refreshFailure(err, service.clock.now());
     }
   });
+
+  registerInsightRoutes(app, service, deps.insight);
 
   app.post('/api/v1/scheduler/pause', { onRequest: admin }, async (req) => {
     rejectQueryAndBody(req);

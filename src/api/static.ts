@@ -5,19 +5,41 @@
  * reaches the file system, so there is nothing to traverse.
  */
 import { readFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { NotFoundError } from './errors.js';
 
 export const DEFAULT_PUBLIC_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'public');
 
-/** URL path → file name and content type. */
-const FILES: Record<string, { file: string; type: string }> = {
+/**
+ * The chart library is uPlot (MIT, 51 KB minified, canvas, fast for thousands of points), served
+ * from the installed `uplot` dependency so the page works offline and never touches a CDN.
+ * Resolved through Node's resolver: it is a sibling or a hoisted copy in node_modules.
+ */
+function uplotFile(name: string): string | null {
+  try {
+    return createRequire(import.meta.url).resolve(`uplot/dist/${name}`);
+  } catch {
+    return null;
+  }
+}
+
+/** URL path → file (a name in public/, or an absolute path) and content type. */
+const FILES: Record<string, { file: string | null; type: string }> = {
   '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
   '/app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
+  '/charts.js': { file: 'charts.js', type: 'text/javascript; charset=utf-8' },
+  '/token-view.js': { file: 'token-view.js', type: 'text/javascript; charset=utf-8' },
+  '/format.js': { file: 'format.js', type: 'text/javascript; charset=utf-8' },
   '/style.css': { file: 'style.css', type: 'text/css; charset=utf-8' },
   '/favicon.svg': { file: 'favicon.svg', type: 'image/svg+xml' },
+  '/vendor/uPlot.iife.min.js': {
+    file: uplotFile('uPlot.iife.min.js'),
+    type: 'text/javascript; charset=utf-8',
+  },
+  '/vendor/uPlot.min.css': { file: uplotFile('uPlot.min.css'), type: 'text/css; charset=utf-8' },
 };
 
 /**
@@ -45,8 +67,9 @@ async function loadFiles(dir: string): Promise<Map<string, LoadedFile>> {
   const out = new Map<string, LoadedFile>();
   await Promise.all(
     Object.entries(FILES).map(async ([url, { file, type }]) => {
+      if (file === null) return; // uplot not installed: 404 below, the page draws no charts
       try {
-        out.set(url, { body: await readFile(join(dir, file)), type });
+        out.set(url, { body: await readFile(isAbsolute(file) ? file : join(dir, file)), type });
       } catch {
         /* optional file (favicon) or a broken install: answered as 404 below */
       }

@@ -4,7 +4,7 @@
  * scheduler, the price client or the store by any other path.
  */
 import type { Clock } from '../core/clock.js';
-import type { Token } from '../core/types.js';
+import type { TierName, Token, TokenAttributes } from '../core/types.js';
 import type { Store, TokenSettings } from '../store/types.js';
 import type { SchedulerEventName, SchedulerEvents, SchedulerStatus } from '../scheduler/types.js';
 
@@ -14,6 +14,49 @@ export interface RefreshOutcome {
   price: number | null;
   changed: boolean;
   reason?: string;
+}
+
+/** What the scheduler knows and plans for one token (the dashboard's token view). */
+export interface TokenScheduleFacts {
+  tier: TierName;
+  /** The seed's priority score: the token's weight in J. */
+  weight: number;
+  /** The running policy's interval for the token, seconds. */
+  plannedIntervalSeconds: number;
+  /** The volatility the plan uses (learned estimate shrunk to its cohort prior), per day; null if the policy does not model σ. */
+  sigmaDaily: number | null;
+  /** Returns observed so far (0 = the plan uses the cohort prior only). */
+  sigmaSamples: number;
+  /** Epoch ms of the next planned refresh (NaN-free; null before the first placement). */
+  nextDueAt: number | null;
+  consecutiveFailures: number;
+  failingSince: number | null;
+  lastRefreshSuccess: number | null;
+  lastPriceChangeAt: number | null;
+}
+
+/** One scheduled token as the projection and the "where the budget goes" chart need it. */
+export interface LiveToken extends TokenAttributes {
+  tier: TierName;
+  weight: number;
+  intervalSeconds: number;
+  /** Learned sample estimate (per √second) and its sample count, as the policy persists them. */
+  sigma: number | null;
+  sigmaSamples: number;
+  /** The σ the plan uses, per day (null when the policy does not model σ). */
+  planSigmaDaily: number | null;
+  lastPriceChangeAt: number | null;
+}
+
+/** The budget the scheduler plans against. */
+export interface LiveBudget {
+  requestsPerMinute: number;
+  maxBatchSize: number;
+  /** Token refreshes per second the policy plans for (after utilisation). */
+  capacityPerSecond: number;
+  minIntervalSeconds: number;
+  maxIntervalSeconds: number;
+  deviation: number;
 }
 
 export interface ApiService {
@@ -32,6 +75,12 @@ export interface ApiService {
   recommendations(): Promise<unknown>;
   on<E extends SchedulerEventName>(event: E, fn: (payload: SchedulerEvents[E]) => void): () => void;
   readiness(): Promise<{ db: boolean; migrations: boolean; scheduler: boolean }>;
+  /** Optional: the scheduler's facts for one token (null when it is not scheduled). */
+  tokenSchedule?(address: string): TokenScheduleFacts | null;
+  /** Optional: every scheduled token with its plan (O(N); the API calls it on a timer only). */
+  liveTokens?(): LiveToken[];
+  /** Optional: the budget the scheduler plans against. */
+  budget?(): LiveBudget;
 }
 
 /**

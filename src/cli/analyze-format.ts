@@ -29,26 +29,66 @@ export interface AnalysisReport {
 
 type Row = Record<string, unknown>;
 
-/** Header text and preferred order for known keys. Unknown keys keep their own name. */
+/**
+ * Header text and preferred order for known keys (flattened keys such as `volumeBands.over1M`
+ * included), so a person reads "Volume > $1M", not the field name. Unknown keys keep their own.
+ */
 const HEADERS: Record<string, string> = {
   plan: 'Plan',
   tier: 'Tier',
   name: 'Name',
   count: 'Tokens',
   tokens: 'Tokens',
+  total: 'Tokens',
   share: 'Share',
   percentage: 'Share',
+  minRank: 'From rank',
+  maxRank: 'To rank',
+  byRank: 'By rank',
+  effective: 'With bonuses',
+  contest: 'In a contest',
+  contestTokens: 'In a contest',
+  rankless: 'Without a rank',
+  manualInterval: 'Manual interval',
+  boosted: 'Manual boost',
+  'volumeBands.over1M': 'Volume over $1M',
+  'volumeBands.from100K': 'Volume $100K–1M',
+  'volumeBands.from10K': 'Volume $10K–100K',
+  'volumeBands.under10K': 'Volume under $10K',
+  'volumeBands.unknown': 'Volume unknown',
+  avgPriorityScore: 'Mean priority score',
+  'plan.requestsPerMinute': 'Requests/min',
+  'plan.maxBatchSize': 'Ids/request',
+  'plan.minIntervalSeconds': 'Minimum interval',
+  'plan.utilisation': 'Utilisation',
   requestsPerMinute: 'Req/min',
   maxBatchSize: 'Ids/req',
   capacityPerSecond: 'Capacity/min',
+  capacityRefreshesPerSecond: 'Capacity (refreshes/min)',
+  demandRefreshesPerSecond: "Seed rules' demand (refreshes/min)",
+  stretchFactor: 'Intervals stretched ×',
+  requiredApiCallsPerMinute: 'Requests/min needed',
+  requiredApiCallsPerDay: 'Requests/day needed',
+  projectedApiCallsPerMinute: 'Requests/min used',
+  projectedApiCallsPerDay: 'Requests/day used',
+  planUsage: 'Share of the plan needed',
+  fitsPlan: 'Fits the plan',
+  smallestFittingPlan: 'Smallest plan that fits',
+  warning: 'Note',
   refreshesPerMinute: 'Refreshes/min',
   requiredRequestsPerMinute: 'Needed req/min',
+  apiCallsPerMinute: 'Req/min',
   intervalSeconds: 'Interval',
   recommendedIntervalSeconds: 'Interval',
-  baseIntervalSeconds: 'Base interval',
+  baseIntervalSeconds: 'Seed interval',
+  desiredIntervalSeconds: 'Wanted interval',
+  minIntervalSeconds: 'Shortest',
+  maxIntervalSeconds: 'Longest',
   avgIntervalSeconds: 'Avg interval',
   medianIntervalSeconds: 'Median interval',
   J: 'Projected J',
+  J_tiered: 'Tiered J',
+  J_uniform: 'Round-robin J',
   deviation: 'Deviation',
   heartbeat: 'Heartbeat',
   utilisation: 'Utilisation',
@@ -59,28 +99,48 @@ const PERCENT_KEYS = new Set([
   'share',
   'percentage',
   'J',
+  'J_tiered',
+  'J_uniform',
   'deviation',
   'utilisation',
+  'plan.utilisation',
+  'planUsage',
   'staleness',
   'fraction',
 ]);
-/** capacityPerSecond is shown per minute, like every other rate in the CLI. */
-const PER_MINUTE_FROM_SECOND = new Set(['capacityPerSecond']);
+/** Rates per second are shown per minute, like every other rate in the CLI. */
+const PER_MINUTE_FROM_SECOND = new Set([
+  'capacityPerSecond',
+  'capacityRefreshesPerSecond',
+  'demandRefreshesPerSecond',
+]);
 
 const intFmt = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
 const decFmt = new Intl.NumberFormat('en-US', { maximumFractionDigits: 2 });
 
+/** Seconds as 15s, 3m 48s, 25m, 1h 20m, 14h, 5d: two units below 10 minutes and 10 hours. */
 export function formatDuration(seconds: number): string {
   if (!Number.isFinite(seconds)) return '∞';
-  if (seconds < 90) return `${decFmt.format(seconds)} s`;
-  if (seconds < 5400) return `${decFmt.format(seconds / 60)} min`;
-  return `${decFmt.format(seconds / 3600)} h`;
+  const r = Math.round(seconds);
+  if (r < 60) return `${r}s`;
+  if (r < 600) return r % 60 ? `${Math.floor(r / 60)}m ${r % 60}s` : `${r / 60}m`;
+  const m = Math.round(seconds / 60);
+  if (m < 60) return `${m}m`;
+  if (m < 600) return m % 60 ? `${Math.floor(m / 60)}h ${m % 60}m` : `${m / 60}h`;
+  const h = Math.round(seconds / 3600);
+  return h < 48 ? `${h}h` : `${Math.round(h / 24)}d`;
 }
 
-function formatPercent(x: number): string {
+/**
+ * A fraction as a percentage with the precision it deserves: two significant digits below 10 %,
+ * one decimal above, and "< 0.0001 %" below that (never 4.1e-52 %).
+ */
+export function formatPercent(x: number): string {
   const p = x * 100;
-  if (p !== 0 && Math.abs(p) < 0.01) return `${p.toExponential(1)} %`;
-  return `${p.toFixed(2)} %`;
+  if (p === 0) return '0 %';
+  if (Math.abs(p) < 0.0001) return '< 0.0001 %';
+  if (Math.abs(p) < 10) return `${Number(p.toPrecision(2))} %`;
+  return `${p.toFixed(1)} %`;
 }
 
 /** One cell, formatted by its key. */
@@ -92,7 +152,8 @@ export function formatCell(key: string, value: unknown): string {
     if (PER_MINUTE_FROM_SECOND.has(key)) return intFmt.format(value * 60);
     if (PERCENT_KEYS.has(key)) return formatPercent(value);
     if (/Seconds$/.test(key)) return formatDuration(value);
-    return Number.isInteger(value) ? intFmt.format(value) : decFmt.format(value);
+    if (Number.isInteger(value) || Math.abs(value) >= 100) return intFmt.format(value);
+    return Math.abs(value) >= 10 ? value.toFixed(1) : decFmt.format(value);
   }
   if (typeof value === 'string') return value;
   if (Array.isArray(value)) return value.map((v) => formatCell('', v)).join(', ');

@@ -11,6 +11,9 @@ import { systemClock } from '../core/clock.js';
 import { PLANS, type TokenWithState } from '../core/types.js';
 import { buildAnalysisReport } from '../core/analysis-report.js';
 import { formatAnalysis } from './analyze-format.js';
+import { formatHistory, parseTimeBound } from './history-format.js';
+import { isMintAddress } from '../sources/index.js';
+import { MAX_HISTORY_LIMIT } from '../store/types.js';
 import { parseTokenFile } from './import-file.js';
 import { TOKEN_SORT_FIELDS } from '../api/validation.js';
 import { parsePositiveInt, UsageError } from './util.js';
@@ -128,6 +131,36 @@ export function registerDataCommands(program: Command): void {
       },
     );
 
+  tokens
+    .command('history')
+    .description("a token's price history, newest first (a row whenever its price changed)")
+    .argument('<address>', 'base58 mint address')
+    .option('--from <time>', 'inclusive lower bound: epoch ms or ISO date/time')
+    .option(
+      '--to <time>',
+      'exclusive upper bound: epoch ms or ISO date/time (the next page: the printed cursor)',
+    )
+    .option('--limit <n>', `rows, 1..${MAX_HISTORY_LIMIT}`, '50')
+    .option('--json', 'print JSON { address, points: [{ t, price, source }], next }')
+    .action(async (address: string, o: { from?: string; to?: string; limit: string; json?: boolean }) => {
+      if (!isMintAddress(address))
+        throw new UsageError(`${address}: not a base58 mint address (32–44 characters)`);
+      const limit = parsePositiveInt(o.limit, '--limit', 1, MAX_HISTORY_LIMIT);
+      const from = o.from === undefined ? undefined : parseTimeBound(o.from, '--from');
+      const to = o.to === undefined ? undefined : parseTimeBound(o.to, '--to');
+      const page = await withStore(async (store) => {
+        const token = await store.getToken(address);
+        if (!token) return null;
+        return store.getPriceHistory(token.id, { from, to, limit });
+      });
+      if (page === null) throw new UsageError(`${address}: no such token (import it first)`);
+      const next = page.length === limit ? page[page.length - 1]!.t : null;
+      process.stdout.write(
+        (o.json ? JSON.stringify({ address, points: page, next }) : formatHistory(address, page, next)) +
+          '\n',
+      );
+    });
+
   program
     .command('analyze')
     .description('token distribution, per-tier recommendations and projected freshness per plan')
@@ -139,10 +172,19 @@ export function registerDataCommands(program: Command): void {
       }
       const config = loadConfig(process.env, { plan: o.plan }, flagName);
       const report = await withStore(async (store) => {
-        const attrs: (TokenWithState & { lastPriceChangeAt: number | null; sigma: number | null })[] = [];
+        const attrs: (TokenWithState & {
+          lastPriceChangeAt: number | null;
+          sigma: number | null;
+          sigmaSamples: number;
+        })[] = [];
         for await (const page of store.loadActiveTokens()) {
           for (const t of page)
-            attrs.push({ ...t, lastPriceChangeAt: t.last_price_change, sigma: t.schedule?.sigma ?? null });
+            attrs.push({
+              ...t,
+              lastPriceChangeAt: t.last_price_change,
+              sigma: t.schedule?.sigma ?? null,
+              sigmaSamples: t.schedule?.sigmaSamples ?? 0,
+            });
         }
         return buildAnalysisReport(attrs, {
           planName: config.plan,

@@ -169,9 +169,9 @@ export function registerServiceCommands(program: Command): void {
   program
     .command('demo')
     .description('offline demo: local market simulator + embedded DB + seeded tokens + dashboard')
-    .option('--tokens <n>', 'number of synthetic tokens', '2000')
+    .option('--tokens <n>', 'number of synthetic tokens', '5000')
     .option('--port <port>', 'dashboard/API port', '8080')
-    .option('--rpm <n>', 'simulated plan: requests per minute', '300')
+    .option('--rpm <n>', 'simulated plan: requests per minute (30 = keyless)', '30')
     .option('--policy <policy>', 'optimal|tiered|uniform', 'optimal')
     .option('--data-dir <dir>', 'embedded database directory (memory:// for none)', 'memory://')
     .action(async (o: { tokens: string; port: string; rpm: string; policy: string; dataDir: string }) => {
@@ -195,6 +195,8 @@ export function registerServiceCommands(program: Command): void {
       const lines = [
         '',
         `  token-refresh demo is running (${tokens} tokens, ${rpm} requests/min, policy ${o.policy})`,
+        `  budget:     ${rpm} requests/min × 50 ids = ${(rpm * 50).toLocaleString('en-US')} refreshes/min for ${tokens.toLocaleString('en-US')} tokens` +
+          (rpm * 50 < (tokens * 60) / 15 ? ': too few to refresh all every 15 s, so the policy chooses' : ''),
         `  dashboard:  ${demo.apiUrl}/`,
         `  status:     ${demo.apiUrl}/api/v1/status`,
         `  metrics:    ${demo.apiUrl}/metrics`,

@@ -5,6 +5,7 @@
  */
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import type { Command } from 'commander';
+import { formatDuration, formatPercent } from './analyze-format.js';
 import { POLICY_NAMES, type PolicyName } from '../core/policy.js';
 import {
   generateUniverse,
@@ -110,21 +111,33 @@ class TraceWriter {
   }
 }
 
-function fmt(x: number, digits = 5): string {
-  return Number.isFinite(x) ? x.toFixed(digits) : String(x);
+/** J, J* and errors are fractions: shown as percentages a person reads (formatPercent). */
+function pct(x: number): string {
+  return Number.isFinite(x) ? formatPercent(x) : String(x);
 }
 
 function table(rows: SimResult[]): string {
-  const head = ['policy', 'J', 'J*', 'J/J*', '±se', 'weighted_mae', 'requests', 'refreshes', 'wall'];
+  const head = [
+    'policy',
+    'stale (J)',
+    'optimum (J*)',
+    'J / J*',
+    '± s.e.',
+    'mean abs. error',
+    'requests',
+    'refreshes',
+    'wall time',
+  ];
+  const nf = new Intl.NumberFormat('en-US');
   const body = rows.map((r) => [
     r.policy,
-    fmt(r.J),
-    fmt(r.J_star),
-    fmt(r.ratio, 3),
-    fmt(r.J_stderr),
-    fmt(r.weighted_mae),
-    String(r.requests),
-    String(r.refreshes),
+    pct(r.J),
+    pct(r.J_star),
+    Number.isFinite(r.ratio) ? r.ratio.toFixed(3) : String(r.ratio),
+    pct(r.J_stderr),
+    pct(r.weighted_mae),
+    nf.format(r.requests),
+    nf.format(r.refreshes),
     `${(r.wallMs / 1000).toFixed(1)} s`,
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
@@ -195,8 +208,8 @@ export function registerSimulateCommand(program: Command): void {
       }
       const m = result.main;
       process.stdout.write(
-        `${m.tokens} tokens, ${m.requestsPerMinute} req/min (${m.capacityPerSecond} refreshes/s), ` +
-          `${m.durationSeconds / 3600} h virtual (first ${m.warmupSeconds / 3600} h excluded), seed ${seed}\n` +
+        `${m.tokens} tokens, ${m.requestsPerMinute} req/min (${Math.round(m.capacityPerSecond * 60).toLocaleString('en-US')} refreshes/min), ` +
+          `${formatDuration(m.durationSeconds)} of virtual time (the first ${formatDuration(m.warmupSeconds)} not measured), seed ${seed}\n` +
           table(
             [m, result.baselines.uniform, result.baselines.tiered].filter((r, i, a) => a.indexOf(r) === i),
           ) +

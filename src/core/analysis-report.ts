@@ -3,7 +3,7 @@
  * distribution, per-tier intervals that fit the configured plan, and the projected staleness J
  * on every Jupiter plan. One builder so the CLI and the API always agree.
  */
-import { projectPlan } from './policies.js';
+import { comparePolicies, projectPlan } from './policies.js';
 import { analyzeTokenDistribution, getRefreshRecommendations } from './rank-analyzer.js';
 import { PLANS, type PlanName, type TokenAttributes } from './types.js';
 
@@ -32,14 +32,18 @@ export function buildAnalysisReport(tokens: readonly ReportToken[], o: ReportOpt
       { ...plan, minIntervalSeconds: o.minIntervalSeconds },
       o.now,
     ),
-    projections: (Object.keys(PLANS) as PlanName[]).map((name) => ({
-      plan: name,
-      requestsPerMinute: PLANS[name],
-      ...projectPlan(
-        tokens,
-        { requestsPerMinute: PLANS[name], maxBatchSize: o.maxBatchSize },
-        { deviation: o.deviation, minIntervalSeconds: o.minIntervalSeconds },
-      ),
-    })),
+    projections: (Object.keys(PLANS) as PlanName[]).map((name) => {
+      const budget = { requestsPerMinute: PLANS[name], maxBatchSize: o.maxBatchSize };
+      const opts = { deviation: o.deviation, minIntervalSeconds: o.minIntervalSeconds };
+      const vs = comparePolicies(tokens, budget, { ...opts, now: o.now });
+      return {
+        plan: name,
+        requestsPerMinute: PLANS[name],
+        ...projectPlan(tokens, budget, opts),
+        // what the seed's tiered policy and round-robin would leave stale on the same budget
+        J_tiered: vs.tiered,
+        J_uniform: vs.uniform,
+      };
+    }),
   };
 }

@@ -15,6 +15,9 @@ export { PolicyStateError } from './policies/common.js';
 export {
   projectPlan,
   projectAllPlans,
+  comparePolicies,
+  type ComparableToken,
+  type PolicyComparison,
   type PlanBudget,
   type PlanProjection,
   type ProjectedFreshness,

@@ -24,6 +24,8 @@ import * as SQL from './sql.js';
 import type {
   ListTokensOptions,
   LoadOptions,
+  PriceHistoryOptions,
+  PricePoint,
   Store,
   TokenInput,
   TokenSettings,
@@ -31,7 +33,7 @@ import type {
   TokenView,
   UpsertResult,
 } from './types.js';
-import { PARTITION_COUNT } from './types.js';
+import { MAX_HISTORY_LIMIT, PARTITION_COUNT } from './types.js';
 import {
   checkNow,
   checkSchedule,
@@ -58,6 +60,8 @@ const DEFAULT_PAGE_SIZE = 10_000;
 const MAX_PAGE_SIZE = 100_000;
 const RANK_TIMEFRAME = '24h';
 const RANK_SOURCE = 'import';
+/** "No upper bound" for history ranges: 10000-01-01, inside timestamptz's range on both backends. */
+const HISTORY_END_MS = 253_402_300_800_000;
 const SORTABLE = new Set(Object.keys(SQL.SORT_EXPRESSIONS)) as ReadonlySet<TokenSortField>;
 
 function scheduleArrays(states: readonly ScheduleState[]): unknown[] {
@@ -289,6 +293,25 @@ export class BaseStore implements Store {
       this.exec.query(byId ? SQL.GET_TOKEN_BY_ID : SQL.GET_TOKEN_BY_ADDRESS, [addressOrId]),
     );
     return res.rows.length ? toTokenView(res.rows[0]) : null;
+  }
+
+  async getPriceHistory(tokenId: number, opts: PriceHistoryOptions): Promise<PricePoint[]> {
+    if (!Number.isSafeInteger(tokenId) || tokenId < 1) {
+      throw new StoreInputError('tokenId', `tokenId must be a positive integer (got ${String(tokenId)})`);
+    }
+    const { limit } = opts;
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_HISTORY_LIMIT) {
+      throw new StoreInputError(
+        'limit',
+        `limit must be an integer from 1 to ${MAX_HISTORY_LIMIT} (got ${String(limit)})`,
+      );
+    }
+    const from = opts.from === undefined ? 0 : checkNow(opts.from, 'getPriceHistory(from)');
+    const to = opts.to === undefined ? HISTORY_END_MS : checkNow(opts.to, 'getPriceHistory(to)');
+    const res = await this.run('getPriceHistory', () =>
+      this.exec.query(SQL.PRICE_HISTORY, [tokenId, from, Math.min(to, HISTORY_END_MS), limit]),
+    );
+    return res.rows.map((r) => ({ t: num(r.t), price: num(r.price), source: String(r.source) }));
   }
 
   async listTokens(opts: ListTokensOptions): Promise<{ total: number; tokens: TokenView[] }> {

@@ -256,6 +256,19 @@ export const GET_TOKEN_BY_ID = `SELECT ${VIEW_COLUMNS} ${VIEW_FROM} WHERE t.id =
 export const GET_TOKEN_BY_ADDRESS = `SELECT ${VIEW_COLUMNS} ${VIEW_FROM} WHERE t.address = $1::text`;
 
 /** Whitelisted ORDER BY expressions; the caller's `sort` only selects a key of this map. */
+/**
+ * A token's price history page, newest first. Kept a plain range scan on (token_id, "timestamp")
+ * so it runs unchanged on a day-partitioned history table (the range prunes partitions). $2/$3 are
+ * always concrete bounds (0 and year 10000 when the caller gives none), never NULL-or-range.
+ */
+export const PRICE_HISTORY = `SELECT ${ms('h."timestamp"', 't')}, h.price, h.source
+FROM token_price_history h
+WHERE h.token_id = $1::bigint
+  AND h."timestamp" >= to_timestamp($2::float8 / 1000.0)
+  AND h."timestamp" < to_timestamp($3::float8 / 1000.0)
+ORDER BY h."timestamp" DESC
+LIMIT $4::int`;
+
 export const SORT_EXPRESSIONS = {
   id: 't.id',
   address: 't.address',

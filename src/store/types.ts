@@ -73,6 +73,26 @@ export interface TokenView extends Token {
   source: string | null;
 }
 
+/** One row of a token's price history (a row is written whenever the price changed). */
+export interface PricePoint {
+  /** Epoch ms of the refresh that saw this price. */
+  t: number;
+  price: number;
+  source: string;
+}
+
+/** Largest page getPriceHistory returns. */
+export const MAX_HISTORY_LIMIT = 1000;
+
+export interface PriceHistoryOptions {
+  /** Inclusive lower bound, epoch ms (default: the beginning). */
+  from?: number;
+  /** Exclusive upper bound, epoch ms (default: no bound): the cursor of the next older page. */
+  to?: number;
+  /** Rows per page, 1..MAX_HISTORY_LIMIT. */
+  limit: number;
+}
+
 export interface UpsertResult {
   inserted: number;
   updated: number;
@@ -113,6 +133,11 @@ export interface Store {
   ): Promise<Token | null>;
 
   getToken(addressOrId: string | number): Promise<TokenView | null>;
+  /**
+   * A token's price history, newest first, at most `limit` rows with from <= t < to. Page older
+   * with `to` = the oldest `t` of the previous page.
+   */
+  getPriceHistory(tokenId: number, opts: PriceHistoryOptions): Promise<PricePoint[]>;
   listTokens(opts: ListTokensOptions): Promise<{ total: number; tokens: TokenView[] }>;
   countTokens(): Promise<{ total: number; active: number }>;
 

@@ -59,22 +59,22 @@ describe('formatAnalysis', () => {
     expect(text).toContain('Recommendations per tier');
     expect(text).toContain('Plan projections');
     for (const tier of ['CRITICAL', 'HIGH', 'INACTIVE']) expect(text).toContain(tier);
-    expect(text).toContain('2.50 %'); // share
-    expect(text).toContain('10 min'); // 600 s interval
-    expect(text).toContain('66.67 min'); // 4000 s median
+    expect(text).toContain('2.5 %'); // share
+    expect(text).toContain('10m'); // 600 s interval
+    expect(text).toContain('1h 7m'); // 4000 s median
   });
 
   it('shows projected J per plan as a percentage, capacity per minute, and marks the configured plan', () => {
     const dev = lines.find((l) => l.includes('developer') && l.includes('%'))!;
     expect(dev.startsWith('* ')).toBe(true);
-    expect(dev).toContain('5.00 %');
+    expect(dev).toContain('5 %');
     expect(dev).toContain('30,000'); // 500 refreshes/s → 30,000 per minute
     const keyless = lines.find((l) => l.includes('keyless'))!;
     expect(keyless.startsWith('  ')).toBe(true);
-    expect(keyless).toContain('41.23 %');
-    expect(lines.find((l) => l.includes(' pro '))).toContain('4.0e-3 %');
+    expect(keyless).toContain('41.2 %');
+    expect(lines.find((l) => l.includes(' pro '))).toContain('0.004 %');
     expect(text).toContain('Projected J');
-    expect(text).toContain('more than 1.00 % off');
+    expect(text).toContain('more than 1 % off');
   });
 
   it('aligns columns: every row of a table has the header width, numbers right-aligned', () => {
@@ -105,18 +105,60 @@ describe('formatAnalysis', () => {
     });
     expect(out).not.toContain('{"tier"');
     const lines = out.split('\n');
-    expect(lines.some((l) => /^\s+total\s+3$/.test(l))).toBe(true);
+    expect(lines.some((l) => /^\s+Tokens\s+3$/.test(l))).toBe(true);
     expect(lines.some((l) => /^\s+CRITICAL\s+2$/.test(l))).toBe(true);
     expect(lines.some((l) => /^\s+HIGH\s+1$/.test(l))).toBe(true);
   });
 
   it('formats cells by key', () => {
-    expect(formatCell('J', 0.25)).toBe('25.00 %');
+    expect(formatCell('J', 0.25)).toBe('25.0 %');
     expect(formatCell('tokens', 12345)).toBe('12,345');
-    expect(formatCell('intervalSeconds', 45)).toBe('45 s');
+    expect(formatCell('intervalSeconds', 45)).toBe('45s');
     expect(formatCell('heartbeat', true)).toBe('yes');
     expect(formatCell('anything', null)).toBe('–');
     expect(formatDuration(Infinity)).toBe('∞');
     expect(renderTable([])).toContain('─'.repeat(0));
+  });
+});
+
+describe('readable analyze output', () => {
+  it('labels the distribution and recommendation fields in words, not field names', () => {
+    const out = formatAnalysis({
+      distribution: { total: 10, volumeBands: { over1M: 2, under10K: 8 }, avgPriorityScore: 109.987 },
+      recommendations: {
+        capacityRefreshesPerSecond: 23.75,
+        planUsage: 1.2023,
+        tiers: [{ tier: 'LOW', desiredIntervalSeconds: 180, apiCallsPerMinute: 2.4217 }],
+      },
+    });
+    for (const raw of [
+      'volumeBands.over1M',
+      'desiredIntervalSeconds',
+      'capacityRefreshesPerSecond',
+      'planUsage',
+    ]) {
+      expect(out).not.toContain(raw);
+    }
+    expect(out).toMatch(/Volume over \$1M\s+2/);
+    expect(out).toMatch(/Mean priority score\s+110/);
+    expect(out).toMatch(/Capacity \(refreshes\/min\)\s+1,425/);
+    expect(out).toMatch(/Share of the plan needed\s+120\.2 %/);
+    expect(out).toContain('Wanted interval');
+    expect(out).toContain('3m');
+    expect(out).toContain('2.42');
+  });
+
+  it('prints durations as 15s / 3m 48s / 25m / 2h and tiny percentages without exponents', () => {
+    expect([15, 228, 1500, 7200, 4000, 50_000].map(formatDuration)).toEqual([
+      '15s',
+      '3m 48s',
+      '25m',
+      '2h',
+      '1h 7m',
+      '14h',
+    ]);
+    expect(formatCell('J', 4.1e-54)).toBe('< 0.0001 %');
+    expect(formatCell('J_tiered', 0.0024)).toBe('0.24 %');
+    expect(formatCell('J', 0)).toBe('0 %');
   });
 });

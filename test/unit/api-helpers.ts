@@ -10,6 +10,8 @@ import { openStore } from '../../src/store/index.js';
 import type { TierDef, Token } from '../../src/core/types.js';
 import type {
   ListTokensOptions,
+  PriceHistoryOptions,
+  PricePoint,
   Store,
   TokenInput,
   TokenSettings,
@@ -131,6 +133,15 @@ export class FakeStore implements Store {
     this.calls.push('getToken');
     const t = this.find(addressOrId);
     return t ? structuredClone(t) : null;
+  }
+  /** Scripted history per token id (newest first is the store's job: the fake sorts). */
+  history = new Map<number, PricePoint[]>();
+  async getPriceHistory(tokenId: number, o: PriceHistoryOptions): Promise<PricePoint[]> {
+    this.calls.push('getPriceHistory');
+    return (this.history.get(tokenId) ?? [])
+      .filter((p) => p.t >= (o.from ?? 0) && p.t < (o.to ?? Infinity))
+      .sort((a, b) => b.t - a.t)
+      .slice(0, o.limit);
   }
   async listTokens(o: ListTokensOptions): Promise<{ total: number; tokens: TokenView[] }> {
     this.calls.push('listTokens');

@@ -79,6 +79,12 @@ describe('token-refresh simulate', () => {
     expect(text).toMatch(/^tiered\s/m);
     expect(text).toMatch(/^uniform\s/m);
     expect(text).not.toMatch(/^optimal\s/m);
+    // labels and units a person reads: percentages, durations, no field names
+    expect(text).toContain('20m of virtual time (the first 5m not measured)');
+    expect(text).toContain('mean abs. error');
+    expect(text).not.toContain('weighted_mae');
+    expect(text.split('\n')[2]).toMatch(/%/);
+    expect(text).not.toMatch(/\de-\d/);
   });
 
   it('usage errors are UsageError with a one-line reason (line number for a bad universe row)', async () => {

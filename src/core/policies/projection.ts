@@ -8,6 +8,7 @@ import { stalenessFast } from '../planner.js';
 import { DEFAULT_MIN_INTERVAL_SECONDS } from '../tiers.js';
 import { PLANS, type PlanName, type TierDef, type TokenAttributes } from '../types.js';
 import { OptimalPolicy } from './optimal.js';
+import { TieredPolicy, UniformPolicy } from './baselines.js';
 
 export interface ProjectOptions {
   /** Tolerated deviation X (default 0.01). */
@@ -149,4 +150,62 @@ export function projectAllPlans(
 ): PlanProjection[] {
   const list = Array.from(tokens);
   return (Object.keys(PLANS) as PlanName[]).map((p) => projectPlan(list, p, opts));
+}
+
+/** Projected J of each policy on one budget, the same tokens and the same σ. */
+export interface PolicyComparison {
+  optimal: number;
+  tiered: number;
+  uniform: number;
+}
+
+/** A token to compare on: a ProjectableToken plus when its price last changed (tiered reads it). */
+export type ComparableToken = ProjectableToken & { lastPriceChangeAt?: number | null };
+
+/**
+ * J of the optimal, the seed's tiered and the uniform round-robin policy on one budget. Every
+ * policy is scored with the σ the optimal policy plans with (learned estimate, else its cohort
+ * prior), so the three numbers differ only by how the budget is spent. `now` feeds the tiered
+ * volatility factor (time since the last price change).
+ */
+export function comparePolicies(
+  tokens: Iterable<ComparableToken>,
+  plan: PlanBudget,
+  opts: ProjectOptions & { now?: number } = {},
+): PolicyComparison {
+  const { rpm, batch } = resolveBudget(plan, opts);
+  const deviation = opts.deviation ?? 0.01;
+  const now = opts.now ?? 0;
+  const ctx = {
+    capacityPerSecond: (rpm / 60) * batch * (opts.utilisation ?? 1),
+    minIntervalSeconds: opts.minIntervalSeconds ?? DEFAULT_MIN_INTERVAL_SECONDS,
+    maxIntervalSeconds: opts.maxIntervalSeconds ?? Infinity,
+  };
+  const list: PolicyToken[] = [];
+  let id = 0;
+  for (const t of tokens) {
+    list.push({
+      ...t,
+      id: id++,
+      lastPriceChangeAt: t.lastPriceChangeAt ?? null,
+      sigma: t.sigma ?? null,
+      sigmaSamples: t.sigmaSamples ?? (t.sigma != null ? Number.MAX_SAFE_INTEGER : 0),
+    });
+  }
+  const optimal = new OptimalPolicy({ deviation, tiers: opts.tiers });
+  const tiered = new TieredPolicy({ tiers: opts.tiers });
+  const uniform = new UniformPolicy();
+  for (const p of [optimal, tiered, uniform]) p.replan(list, ctx, now);
+  const num = { optimal: 0, tiered: 0, uniform: 0 };
+  let den = 0;
+  for (const t of list) {
+    const w = optimal.weight(t);
+    const sigma = optimal.sigma(t);
+    den += w;
+    num.optimal += w * stalenessFast(optimal.intervalSeconds(t, now), sigma, deviation);
+    num.tiered += w * stalenessFast(tiered.intervalSeconds(t, now), sigma, deviation);
+    num.uniform += w * stalenessFast(uniform.intervalSeconds(t, now), sigma, deviation);
+  }
+  const j = (x: number) => (den > 0 ? x / den : 0);
+  return { optimal: j(num.optimal), tiered: j(num.tiered), uniform: j(num.uniform) };
 }

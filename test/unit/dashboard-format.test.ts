@@ -1,0 +1,50 @@
+/** The dashboard's number formatting (public/format.js, a browser module loaded here as is). */
+import { describe, expect, it } from 'vitest';
+
+const path = '../../public/format.js';
+const f = (await import(path)) as {
+  fmtDuration(s: number): string;
+  fmtPct(x: number | null): string;
+  fmtRate(r: number): string;
+  smoother(tauMs: number): (key: string, v: number, t: number) => number;
+};
+
+describe('dashboard formatting', () => {
+  it('prints durations in units a person reads', () => {
+    expect([15, 59.4, 60, 259, 600, 3599, 3600, 4800, 7200, 50_000, 400_000].map(f.fmtDuration)).toEqual([
+      '15s',
+      '59s',
+      '1m',
+      '4m 19s',
+      '10m',
+      '1h',
+      '1h',
+      '1h 20m',
+      '2h',
+      '14h',
+      '5d',
+    ]);
+  });
+
+  it('prints percentages with sensible precision, never in exponent form', () => {
+    expect([0, 4.1e-54, 0.00029708, 0.0123, 0.05, 0.4567].map(f.fmtPct)).toEqual([
+      '0 %',
+      '< 0.0001 %',
+      '0.03 %',
+      '1.2 %',
+      '5 %',
+      '45.7 %',
+    ]);
+    expect(f.fmtPct(null)).toBe('–');
+  });
+
+  it('smooths a jumpy per-second rate: a one-second spike of a whole batch moves it by ~3 %', () => {
+    const s = f.smoother(30_000);
+    expect(s('HIGH', 100, 0)).toBe(100);
+    const after = s('HIGH', 150, 1000);
+    expect(after).toBeGreaterThan(100);
+    expect(after).toBeLessThan(102);
+    expect(f.fmtRate(after)).toBe('102');
+    expect(f.fmtRate(3.14)).toBe('3.1');
+  });
+});
