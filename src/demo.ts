@@ -93,22 +93,49 @@ export function demoMarketSpecs(n: number, seed = 42): MarketTokenSpec[] {
 }
 
 /**
- * Every token starts with the market's price at start-up, as if an earlier run had just stored
- * it: then a token's first refresh is already a return the policy learns σ from (a return over
- * the real time since start-up), instead of only its second. With 1,425 refreshes/min over
- * 5,000 tokens that halves the minutes until the tail's volatility shows in the plan.
+ * The demo starts as a service that has already been running for a while: every token has a
+ * stored price (the market's at start-up) and a volatility estimate as if learned from
+ * SEED_RETURNS returns, i.e. the market's true σ times the noise of that estimate
+ * (√(χ²ₙ/n), ±20 % at n = 12). Started cold, every token begins at the 5 %/day prior and the
+ * dashboard needs ten minutes or more before the tail's volatility shows in the plan; seeded,
+ * the steady state (different intervals per tier, a real staleness, the gap between policies)
+ * shows within the first minute. The policy keeps learning from there like any other run. The
+ * seeded due times are long past, so the scheduler spreads the first refreshes (no herd).
  */
-async function seedPrices(store: Store, market: MarketServer): Promise<void> {
+const SEED_RETURNS = 12;
+
+async function seedState(store: Store, market: MarketServer, seed: number): Promise<void> {
   const truth = market.truth();
+  const sigmaOf = new Map(market.tokens.map((t) => [t.address, t.sigmaDaily / Math.sqrt(86_400)]));
+  const rng = new Rng(seed ^ 0x5eed);
   const now = Date.now();
   for await (const page of store.loadActiveTokens({ pageSize: 1000 })) {
-    const successes = page.flatMap((t) => {
+    const successes = [];
+    const schedules = [];
+    for (const t of page) {
       const price = truth.get(t.address);
-      return price === undefined
-        ? []
-        : [{ tokenId: t.id, price, change24h: null, liquidity: null, blockId: null, source: 'demo-seed' }];
-    });
-    await store.writeRefreshResults({ now, successes, misses: [], schedules: [], deactivate: [] });
+      if (price === undefined) continue;
+      successes.push({
+        tokenId: t.id,
+        price,
+        change24h: null,
+        liquidity: null,
+        blockId: null,
+        source: 'demo-seed',
+      });
+      let chi2 = 0;
+      for (let k = 0; k < SEED_RETURNS; k++) chi2 += rng.normal() ** 2;
+      const sigma = (sigmaOf.get(t.address) ?? 0) * Math.sqrt(chi2 / SEED_RETURNS);
+      schedules.push({
+        tokenId: t.id,
+        nextDueAt: now - 86_400_000,
+        consecutiveFailures: 0,
+        failingSince: null,
+        sigma: sigma > 0 ? sigma : null,
+        sigmaSamples: sigma > 0 ? SEED_RETURNS : 0,
+      });
+    }
+    await store.writeRefreshResults({ now, successes, misses: [], schedules, deactivate: [] });
   }
 }
 
@@ -126,7 +153,7 @@ export async function startDemo(opts: DemoOptions = {}): Promise<DemoHandle> {
     const store = await openStore({ dataDir: opts.dataDir ?? 'memory://' });
     await store.migrate();
     await store.upsertTokens(demoTokenRows(market.tokens, opts.seed ?? 7), Date.now());
-    await seedPrices(store, market);
+    await seedState(store, market, opts.seed ?? 42);
     integration = await initializeTokenRefresh({
       store,
       priceApiUrl: market.priceUrlV3,
