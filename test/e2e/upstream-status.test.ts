@@ -49,10 +49,15 @@ describe('upstream failing-since through the facade', () => {
     expect(trs.status().upstreamFailingSince).toBe(t0);
     const status = (await app.inject({ url: '/api/v1/status' })).json<{ upstreamFailingSince: number }>();
     expect(status.upstreamFailingSince).toBe(t0);
-    clock.advance(120_000);
+    for (let i = 0; i < 2; i++) {
+      clock.advance(10_000);
+      await expect(trs.client.fetchPrices([testMint(1)])).rejects.toBeInstanceOf(UpstreamStatusError);
+    }
+    // the third failure in a row starts the limiter's back-off, which is logged
+    expect(warns.map((w) => w.upstream)).toContain('backoff');
+    clock.advance(100_000);
     const metrics = (await app.inject({ url: '/metrics' })).body;
     expect(metrics).toMatch(/^token_refresh_upstream_failing_seconds 120$/m);
-    expect(warns.map((w) => w.upstream)).toContain('backoff');
 
     source.failing = false;
     await trs.client.fetchPrices([testMint(1)]);

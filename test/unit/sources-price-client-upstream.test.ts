@@ -130,7 +130,7 @@ describe('PriceClient: upstream trouble', () => {
     });
   });
 
-  it('each upstream failure reports the back-off step it started', async () => {
+  it('each back-off step the limiter starts is reported', async () => {
     const s = setup(1);
     s.breaker = new CircuitBreaker({ clock: s.clock, failureThreshold: 100 });
     const client = new PriceClient({
@@ -142,17 +142,18 @@ describe('PriceClient: upstream trouble', () => {
     });
     const steps: PriceClientEvents['backoff'][] = [];
     client.on('backoff', (e) => steps.push(e));
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < 5; i++) {
       const p = client.fetchPrices([s.mint]).catch(() => undefined);
       await flush();
       s.source.pending.shift()!.reject(new UpstreamStatusError(503));
       await p;
       s.clock.advance(s.limiter.currentBackoffMs);
     }
+    // isolated 5xx are retried at the next slot; the limiter backs off from the third in a row
     expect(steps).toEqual([
-      { outcome: 'server-error', consecutiveFailures: 1, delayMs: 2_000 },
-      { outcome: 'server-error', consecutiveFailures: 2, delayMs: 4_000 },
-      { outcome: 'server-error', consecutiveFailures: 3, delayMs: 8_000 },
+      { outcome: 'server-error', consecutiveFailures: 3, delayMs: 2_000 },
+      { outcome: 'server-error', consecutiveFailures: 4, delayMs: 4_000 },
+      { outcome: 'server-error', consecutiveFailures: 5, delayMs: 8_000 },
     ]);
   });
 });
