@@ -2,8 +2,10 @@
  * Throughput benchmark (`npm run bench:throughput`): does the service reach a large plan's rate
  * when every request takes a real round trip?
  *
- * The local market answers after 80–120 ms (a realistic round trip to the API) and enforces the
- * plan's rpm with 429s. The service runs in process (embedded database, optimal policy) with
+ * The local market runs in its own process (an in-process market shares the event loop and
+ * understates the service; bench/market-process.ts), answers after 80–120 ms (a realistic round
+ * trip to the API) and enforces the plan's rpm with 429s. The service runs in this process
+ * (optimal policy) with
  * enough tokens (each due every 15 s, 1.5× what the plan can carry) that the plan is the bottleneck;
  * after the start-up spreading (≈ 27 s) each run measures 20 s:
  *
@@ -19,7 +21,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { requestConcurrency } from '../src/core/rate-limiter.js';
-import { startLocalService } from '../test/fixtures/local-service.js';
+import { startServiceWithMarketProcess } from './market-process.js';
 import { withTempDatabase } from './pg-temp.js';
 
 const plans = (process.env.BENCH_PLANS ?? '600,3000').split(',').map(Number);
@@ -36,7 +38,7 @@ interface Row {
   of_plan: number;
   http_429: number;
   max_overlap_seen_by_market: number;
-  /** Share of the time the (shared) event loop was busy: market, service and database. */
+  /** Share of the time the service's event loop was busy (service and database client). */
   event_loop_busy: number;
 }
 
@@ -53,8 +55,8 @@ async function runWith(
 ): Promise<Omit<Row, 'mode'>> {
   // Every token may be refreshed every 15 s: 1.5× the plan's ids/s so the plan is the bottleneck.
   const tokens = Math.ceil(((rpm / 60) * IDS * 15 * 1.5) / 100) * 100;
-  const { market, trs, close } = await startLocalService({
-    market: { tokens, rpm, seed: 11, faults: { latencyMs: { min: latency - 20, max: latency + 20 } } },
+  const { market, trs, close } = await startServiceWithMarketProcess({
+    market: { tokens, rpm, seed: 11, latencyMs: { min: latency - 20, max: latency + 20 } },
     databaseUrl,
     rows: (rows) => rows.map((t) => ({ ...t, refresh_interval_seconds: 15 })),
     service: { requestsPerMinute: rpm, maxBatchSize: IDS, maxConcurrentRequests: concurrency },
@@ -63,12 +65,12 @@ async function runWith(
   // that is over and every token is overdue, so only the plan limits the rate.
   const rampMs = Math.max(3_000, 1.2 * (tokens / ((rpm / 60) * IDS)) * 1_000);
   await new Promise((r) => setTimeout(r, rampMs));
-  const from = market.requestLog().at(-1)?.seq ?? 0;
+  const from = (await market.requests()).at(-1)?.seq ?? 0;
   const t0 = Date.now();
   const elu0 = performance.eventLoopUtilization();
   await new Promise((r) => setTimeout(r, seconds * 1_000));
   const elu = performance.eventLoopUtilization(elu0).utilization;
-  const log = market.requestLog(from).filter((r) => r.t <= t0 + seconds * 1_000);
+  const log = (await market.requests(from)).filter((r) => r.t <= t0 + seconds * 1_000);
   if (process.env.BENCH_DEBUG) {
     const g = log
       .slice(1)

@@ -17,6 +17,7 @@ import type { Token, TokenWithState } from './core/types.js';
 import { type Config, batchSpacingMs, defaultPriceUrl, loadConfig } from './config.js';
 import { createPriceSource, isMintAddress, type PriceSource } from './sources/index.js';
 import { PriceClient } from './sources/price-client.js';
+import { attachUpstreamLogging } from './sources/upstream-log.js';
 import { openStore } from './store/index.js';
 import { waitForDatabase } from './store/wait.js';
 import type { Store, TokenSettings } from './store/types.js';
@@ -120,6 +121,7 @@ export class TokenRefreshIntegration implements ApiService {
       replanIntervalMs: opts.replanIntervalMs,
       logger: parts.logger,
     });
+    if (parts.logger) attachUpstreamLogging(this.client, parts.logger, clock);
   }
 
   /** Build everything and (unless autoStart is false) start refreshing. */
@@ -174,7 +176,7 @@ export class TokenRefreshIntegration implements ApiService {
   }
 
   status(): SchedulerStatus {
-    return this.scheduler.status();
+    return { ...this.scheduler.status(), upstreamFailingSince: this.client.stats().upstreamFailingSince };
   }
   pause(): void {
     this.scheduler.pause();
@@ -223,7 +225,7 @@ export class TokenRefreshIntegration implements ApiService {
 
   getSchedulerMetrics() {
     return {
-      status: this.scheduler.status(),
+      status: this.status(),
       batches: this.scheduler.metrics.getMetrics(),
       client: this.client.stats(),
       limiter: this.limiter.snapshot(),

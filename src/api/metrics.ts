@@ -134,6 +134,14 @@ export class ApiMetrics {
     'token_refresh_requests_last_minute',
     'Price API requests sent over the last minute',
   );
+  private readonly failingSince = this.gauge(
+    'token_refresh_upstream_failing_since_seconds',
+    'Unix time of the first price API failure of the current streak; 0 while requests succeed',
+  );
+  private readonly failingFor = this.gauge(
+    'token_refresh_upstream_failing_seconds',
+    'Seconds the price API has been failing without a success in between; 0 while requests succeed',
+  );
   private readonly paused = this.gauge('token_refresh_paused', '1 when the scheduler is paused');
   private readonly running = this.gauge('token_refresh_running', '1 when the scheduler is running');
 
@@ -191,6 +199,9 @@ export class ApiMetrics {
     this.requestsLastMinute.set(status.rates.requestsLastMinute);
     this.paused.set(status.paused ? 1 : 0);
     this.running.set(status.running ? 1 : 0);
+    const since = status.upstreamFailingSince ?? null;
+    this.failingSince.set(since === null ? 0 : since / 1000);
+    this.failingFor.set(since === null ? 0 : Math.max(0, status.now - since) / 1000);
     this.tierRate.reset();
     for (const t of status.tiers) this.tierRate.set({ tier: t.tier }, t.refreshesPerMinute / 60);
     const wait = status.limiterWaitSecondsTotal;

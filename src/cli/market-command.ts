@@ -17,12 +17,14 @@ function intArg(name: string, min: number, max: number) {
   };
 }
 
-function probabilityArg(value: string): number {
-  const n = Number(value.trim());
-  if (value.trim() === '' || !(n >= 0 && n <= 1)) {
-    throw new InvalidArgumentError(`error rate must be a number from 0 to 1, got ${JSON.stringify(value)}.`);
-  }
-  return n;
+function probabilityArg(name: string) {
+  return (value: string): number => {
+    const n = Number(value.trim());
+    if (value.trim() === '' || !(n >= 0 && n <= 1)) {
+      throw new InvalidArgumentError(`${name} must be a number from 0 to 1, got ${JSON.stringify(value)}.`);
+    }
+    return n;
+  };
 }
 
 function latencyArg(value: string): { min: number; max: number } {
@@ -48,6 +50,31 @@ interface MarketFlags {
   apiKey?: string;
   errorRate?: number;
   latencyMs?: { min: number; max: number };
+  hangRate?: number;
+  malformedRate?: number;
+  partialRate?: number;
+  omitRate?: number;
+  badPriceRate?: number;
+}
+
+const FAULT_FLAGS = [
+  'errorRate',
+  'latencyMs',
+  'hangRate',
+  'malformedRate',
+  'partialRate',
+  'omitRate',
+  'badPriceRate',
+] as const;
+
+/** The fault knobs the flags set (the rest stay at none). */
+export function faultsFromFlags(flags: Partial<MarketFlags>): Partial<Faults> {
+  const faults: Partial<Faults> = {};
+  for (const k of FAULT_FLAGS) {
+    const v = flags[k];
+    if (v !== undefined) (faults as Record<string, unknown>)[k] = v;
+  }
+  return faults;
 }
 
 export function registerMarketCommand(program: Command): void {
@@ -64,12 +91,27 @@ export function registerMarketCommand(program: Command): void {
     )
     .option('--seed <n>', 'random seed (token addresses, prices, faults)', intArg('seed', 0, 2 ** 31 - 1), 1)
     .option('--api-key <key>', 'require this x-api-key header (401 otherwise)', nonEmptyArg)
-    .option('--error-rate <p>', 'probability of a 500/502/503 answer', probabilityArg)
+    .option('--error-rate <p>', 'probability of a 500/502/503 answer', probabilityArg('error rate'))
     .option('--latency-ms <min-max>', 'answer delay in ms, fixed or a uniform range', latencyArg)
+    .option('--hang-rate <p>', 'probability a request is never answered', probabilityArg('hang rate'))
+    .option(
+      '--malformed-rate <p>',
+      'probability a 200 carries a body that is not JSON',
+      probabilityArg('malformed rate'),
+    )
+    .option(
+      '--partial-rate <p>',
+      'probability an answer leaves out part of the ids asked for',
+      probabilityArg('partial rate'),
+    )
+    .option('--omit-rate <p>', 'per-mint probability a mint is left out', probabilityArg('omit rate'))
+    .option(
+      '--bad-price-rate <p>',
+      'per-mint probability of an invalid price (null, negative, NaN, huge, …)',
+      probabilityArg('bad price rate'),
+    )
     .action(async (flags: MarketFlags) => {
-      const faults: Partial<Faults> = {};
-      if (flags.errorRate !== undefined) faults.errorRate = flags.errorRate;
-      if (flags.latencyMs !== undefined) faults.latencyMs = flags.latencyMs;
+      const faults = faultsFromFlags(flags);
       const market = await startMarket({
         port: flags.port,
         host: flags.host,

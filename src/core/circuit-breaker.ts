@@ -10,6 +10,13 @@
  * until then `state` stays 'open' and retryAt() says when a probe may go. A probe whose result is
  * never reported (caller crashed or aborted) frees its slot after another cooldown, so the
  * breaker cannot wedge half-open.
+ *
+ * Tickets: canRequest() hands out a ticket (null = refused) and the caller reports the outcome
+ * with it. Only the probe's ticket moves a half-open circuit, and an outcome whose ticket was
+ * issued before the circuit last opened moves nothing: with 4-60 requests in flight at once
+ * (requestConcurrency), a request sent while the upstream was still healthy can answer 200 after
+ * the circuit opened, and that answer says nothing about the upstream now. An outcome reported
+ * without a ticket counts as a non-probe request of the current period.
  */
 import type { Clock } from './clock.js';
 
@@ -30,6 +37,15 @@ export interface CircuitBreakerOptions {
   onStateChange?: (state: CircuitState, info: CircuitStateInfo) => void;
 }
 
+/** Permission for one request, from canRequest(); report the outcome with it. */
+export interface CircuitTicket {
+  readonly id: number;
+  /** Number of times the circuit had opened when the ticket was issued. */
+  readonly epoch: number;
+  /** True for the one request a half-open circuit lets through. */
+  readonly probe: boolean;
+}
+
 export interface CircuitBreakerSnapshot {
   state: CircuitState;
   consecutiveFailures: number;
@@ -47,6 +63,8 @@ export class CircuitBreaker {
   private failures = 0;
   private openedAt: number | null = null;
   private probeStartedAt: number | null = null;
+  private probeId = 0;
+  private nextTicket = 1;
   private opens = 0;
 
   constructor(opts: CircuitBreakerOptions) {
@@ -79,43 +97,67 @@ export class CircuitBreaker {
 
   /**
    * May a request go now? closed: yes. open: no until the cool-down has passed, then the circuit
-   * turns half-open and this call is the probe (true). half-open: no while the probe is out.
+   * turns half-open and this call gets the probe ticket. half-open: no while the probe is out.
+   * Returns the request's ticket, or null when refused.
    */
-  canRequest(): boolean {
+  canRequest(): CircuitTicket | null {
     const now = this.clock.now();
-    if (this.current === 'closed') return true;
+    if (this.current === 'closed') return this.ticket(false);
     if (this.current === 'open') {
-      if (now < this.openedAt! + this.cooldownMs) return false;
+      if (now < this.openedAt! + this.cooldownMs) return null;
       this.transition('half-open', now);
-      this.probeStartedAt = now;
-      return true;
+      return this.startProbe(now);
     }
     // half-open: one probe at a time; a probe never reported frees the slot after a cooldown.
-    if (this.probeStartedAt !== null && now < this.probeStartedAt + Math.max(this.cooldownMs, 1))
-      return false;
-    this.probeStartedAt = now;
-    return true;
+    if (this.probeStartedAt !== null && now < this.probeStartedAt + Math.max(this.cooldownMs, 1)) return null;
+    return this.startProbe(now);
   }
 
-  recordSuccess(): void {
-    this.failures = 0;
-    // A late success from a request started before the circuit opened proves little: stay open
-    // until a probe succeeds.
+  recordSuccess(ticket?: CircuitTicket): void {
+    if (this.isStale(ticket)) return;
     if (this.current === 'half-open') {
+      // Only the probe's own success closes the circuit.
+      if (!this.isProbe(ticket)) return;
+      this.failures = 0;
       this.probeStartedAt = null;
       this.transition('closed', this.clock.now());
+      return;
     }
+    this.failures = 0;
   }
 
-  recordFailure(): void {
+  recordFailure(ticket?: CircuitTicket): void {
+    if (this.isStale(ticket)) return;
     const now = this.clock.now();
-    this.failures++;
     if (this.current === 'half-open') {
+      if (!this.isProbe(ticket)) return;
+      this.failures++;
       this.probeStartedAt = null;
       this.open(now);
-    } else if (this.current === 'closed' && this.failures >= this.failureThreshold) {
-      this.open(now);
+      return;
     }
+    this.failures++;
+    if (this.current === 'closed' && this.failures >= this.failureThreshold) this.open(now);
+  }
+
+  private ticket(probe: boolean): CircuitTicket {
+    return { id: this.nextTicket++, epoch: this.opens, probe };
+  }
+
+  private startProbe(now: number): CircuitTicket {
+    this.probeStartedAt = now;
+    const t = this.ticket(true);
+    this.probeId = t.id;
+    return t;
+  }
+
+  /** Issued before the circuit last opened: its outcome says nothing about the upstream now. */
+  private isStale(ticket: CircuitTicket | undefined): boolean {
+    return ticket !== undefined && ticket.epoch !== this.opens;
+  }
+
+  private isProbe(ticket: CircuitTicket | undefined): boolean {
+    return ticket !== undefined && ticket.probe && ticket.id === this.probeId;
   }
 
   snapshot(): CircuitBreakerSnapshot {

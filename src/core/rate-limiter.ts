@@ -21,7 +21,8 @@
  *     error, about half the plan at 5 % random 5xx; three in a row at 15 % random errors happen
  *     about once a minute at 300 rpm (0.15³ × 300), so the backoff costs ~1 % there, while a
  *     real outage still backs off within three requests (and opens the breaker at five).
- *  5. Server hints: `Retry-After`, and `x-ratelimit-remaining: 0` until `x-ratelimit-reset`.
+ *  5. Server hints: `Retry-After`, and `x-ratelimit-remaining: 0` until `x-ratelimit-reset`,
+ *     each capped at MAX_HINT_WAIT_MS.
  */
 import type { Clock } from './clock.js';
 
@@ -53,6 +54,21 @@ export function requestConcurrency(requestsPerMinute: number, latencyAllowanceMs
 
 export type FailureKind = 'rate-limited' | 'server-error' | 'timeout' | 'malformed';
 const FAILURE_KINDS: readonly FailureKind[] = ['rate-limited', 'server-error', 'timeout', 'malformed'];
+
+/**
+ * The longest one server hint may stop requests: 5 minutes. Jupiter's window is 60 s, so an honest
+ * Retry-After or x-ratelimit-reset is at most about 60 s away; five windows still honour a real
+ * penalty. A broken header (a reset sent in ms where seconds are documented lands 50,000 years
+ * out; a proxy's `Retry-After: 86400`) would otherwise stop every refresh for days.
+ */
+export const MAX_HINT_WAIT_MS = 5 * 60_000;
+
+/** What applyHint cut short: the header, the wait it asked for and the wait applied (ms). */
+export interface HintClamp {
+  header: 'retry-after' | 'x-ratelimit-reset';
+  requestedMs: number;
+  appliedMs: number;
+}
 
 export interface RateLimitHint {
   remaining: number | null;
@@ -309,28 +325,39 @@ export class RateLimiter {
   /**
    * Honour what the server said. Retry-After blocks until now + retryAfterMs; remaining 0 blocks
    * until resetAtMs (or, without a reset time, until our oldest start in the window leaves it).
+   * Either wait is capped at MAX_HINT_WAIT_MS from now; the return value says when a hint was cut
+   * (the caller logs it: core/ has no logger), null otherwise.
    * `limit` is recorded for stats but never raises or lowers our budget: its window may not be
    * ours, and the plan is configured explicitly (setMaxRequests).
    */
-  applyHint(hint: RateLimitHint): void {
+  applyHint(hint: RateLimitHint): HintClamp | null {
     for (const f of ['remaining', 'limit', 'resetAtMs', 'retryAfterMs'] as const) {
       const v = hint[f];
       check(f, v, v === null || (finite(v) && v >= 0), 'null or a finite number >= 0');
     }
     const now = this.clock.now();
+    let clamp: HintClamp | null = null;
+    const block = (header: HintClamp['header'], waitMs: number): void => {
+      if (waitMs > MAX_HINT_WAIT_MS) {
+        if (clamp === null || waitMs > clamp.requestedMs)
+          clamp = { header, requestedMs: waitMs, appliedMs: MAX_HINT_WAIT_MS };
+        waitMs = MAX_HINT_WAIT_MS;
+      }
+      this.hintUntil = Math.max(this.hintUntil, now + waitMs);
+    };
     if (hint.limit !== null) this.serverLimit = hint.limit;
     if (hint.remaining !== null) this.serverRemaining = hint.remaining;
-    if (hint.retryAfterMs !== null) this.hintUntil = Math.max(this.hintUntil, now + hint.retryAfterMs);
+    if (hint.retryAfterMs !== null) block('retry-after', hint.retryAfterMs);
     if (hint.remaining === 0) {
-      let until: number;
-      if (hint.resetAtMs !== null) until = hint.resetAtMs;
+      if (hint.resetAtMs !== null) block('x-ratelimit-reset', hint.resetAtMs - now);
       else {
         const inWindow = this.countAfter(now - this.windowMs);
-        until =
+        const until =
           inWindow > 0 ? this.recent(inWindow) + this.windowMs + this.safetyMarginMs : now + this.windowMs;
+        this.hintUntil = Math.max(this.hintUntil, until);
       }
-      this.hintUntil = Math.max(this.hintUntil, until);
     }
+    return clamp;
   }
 
   /** Change the plan. Keeps the recorded starts, so the new limit applies to the current window. */

@@ -2,7 +2,9 @@
  * The Jupiter-compatible market simulator as a library: `startMarket()` serves `/price/v3` and
  * `/price/v2` over node:http for a synthetic universe, enforces a requests-per-minute limit over a
  * 60 s sliding window, optionally checks an API key, injects faults, and exposes the truth and its
- * request log (`/__market/truth`, `/__market/requests`, `/__market/tokens`) for tests and demos.
+ * request log (`/__market/truth`, `/__market/requests`, `/__market/tokens`, and
+ * `/__market/served?ids=` — every valid price served per mint) for tests, demos and benchmarks
+ * running the market in another process.
  *
  * Time: prices and the rate window follow the injected clock (real or ManualClock). Latency and
  * hangs are wall-clock, because the HTTP round trip they stand for is real.
@@ -147,6 +149,11 @@ export async function startMarket(options: MarketOptions = {}): Promise<MarketSe
       const ids = parseIds(url.searchParams.get('ids'));
       const prices = Object.fromEntries(server_.truth(ids.length > 0 ? ids : undefined));
       sendJson(res, 200, { t: clock.now(), prices });
+    } else if (url.pathname === '/__market/served') {
+      const served = Object.fromEntries(
+        parseIds(url.searchParams.get('ids')).map((id) => [id, server_.servedPrices(id)]),
+      );
+      sendJson(res, 200, { served });
     } else if (url.pathname === '/__market/requests') {
       const since = Number(url.searchParams.get('since') ?? 0);
       sendJson(res, 200, { total: log.total, requests: log.list(Number.isFinite(since) ? since : 0) });
@@ -272,7 +279,12 @@ export async function startMarket(options: MarketOptions = {}): Promise<MarketSe
     const path = url.pathname.replace(/\/+$/, '') || '/';
     if (path === '/price/v3') return handlePrice('v3', url, req, res);
     if (path === '/price/v2') return handlePrice('v2', url, req, res);
-    if (path === '/__market/truth' || path === '/__market/requests' || path === '/__market/tokens') {
+    if (
+      path === '/__market/truth' ||
+      path === '/__market/requests' ||
+      path === '/__market/tokens' ||
+      path === '/__market/served'
+    ) {
       url.pathname = path;
       return handleInternal(url, res);
     }

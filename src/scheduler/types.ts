@@ -153,4 +153,9 @@ export interface SchedulerStatus {
    * (and written) and dropped (never written) — counters — and quotes held right now.
    */
   implausiblePrices?: { held: number; confirmed: number; dropped: number; holding: number };
+  /**
+   * Epoch ms of the first price API failure of the current streak (429, 5xx, timeout, malformed,
+   * unreachable); null while requests succeed. Filled in from the price client by the facade.
+   */
+  upstreamFailingSince?: number | null;
 }

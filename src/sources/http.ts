@@ -7,6 +7,7 @@
  * the byte count or the network error code, never the key (and the key never appears in the URL).
  */
 import { systemClock, type Clock } from '../core/clock.js';
+import { MAX_HINT_WAIT_MS } from '../core/rate-limiter.js';
 import {
   MalformedResponseError,
   RateLimitedError,
@@ -173,10 +174,15 @@ export async function getJson(
     }
     const rateLimit = parseRateLimitHeaders(res.headers, o.clock.now());
     if (res.status === 429) {
+      const now = o.clock.now();
       const resetAtMs =
-        rateLimit?.resetAtMs ??
-        (rateLimit?.retryAfterMs != null ? o.clock.now() + rateLimit.retryAfterMs : null);
-      throw new RateLimitedError(resetAtMs, rateLimit);
+        rateLimit?.resetAtMs ?? (rateLimit?.retryAfterMs != null ? now + rateLimit.retryAfterMs : null);
+      // The raw hint goes on to the limiter, which caps and reports it; the error's reset time
+      // (shown to API callers as Retry-After) gets the same cap.
+      throw new RateLimitedError(
+        resetAtMs === null ? null : Math.min(resetAtMs, now + MAX_HINT_WAIT_MS),
+        rateLimit,
+      );
     }
     if (res.status < 200 || res.status > 299) throw new UpstreamStatusError(res.status);
     let body: unknown;

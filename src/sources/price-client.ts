@@ -18,6 +18,8 @@
  * round trip takes real time even when the scheduler runs on virtual time.
  */
 import { systemClock, type Clock } from '../core/clock.js';
+import type { CircuitTicket } from '../core/circuit-breaker.js';
+import { MAX_HINT_WAIT_MS, type HintClamp } from '../core/rate-limiter.js';
 import { TypedEmitter } from '../core/emitter.js';
 import { RequestLock, type RequestPriority } from './request-lock.js';
 import {
@@ -38,15 +40,19 @@ export interface LimiterPort {
   acquire(signal?: AbortSignal): Promise<void>;
   recordSuccess(): void;
   recordFailure(kind: 'rate-limited' | 'server-error' | 'timeout' | 'malformed'): void;
-  applyHint(hint: RateLimitHint): void;
+  /** Returns what it cut short when a hint asked for more than the cap (see MAX_HINT_WAIT_MS). */
+  applyHint(hint: RateLimitHint): HintClamp | null | void;
+  /** The current failure streak's back-off delay in ms (0 after a success), when known. */
+  readonly currentBackoffMs?: number;
 }
 
 /** What the client needs of the core CircuitBreaker (src/core/circuit-breaker.ts). */
 export interface BreakerPort {
   readonly state: string;
-  canRequest(): boolean;
-  recordSuccess(): void;
-  recordFailure(): void;
+  /** A ticket to report the outcome with, or null when the circuit refuses the request. */
+  canRequest(): CircuitTicket | null;
+  recordSuccess(ticket?: CircuitTicket): void;
+  recordFailure(ticket?: CircuitTicket): void;
   retryAt(): number | null;
 }
 
@@ -66,6 +72,10 @@ export interface PriceClientEvents {
   'rate-limited': { resetAt: number | null };
   'circuit:open': { retryAt: number };
   'circuit:closed': Record<string, never>;
+  /** A server hint asked to wait longer than MAX_HINT_WAIT_MS and was cut to it. */
+  'hint:clamped': HintClamp;
+  /** An upstream failure started or extended the limiter's back-off (2, 4, 8, 16, 30 s). */
+  backoff: { outcome: RequestOutcome; consecutiveFailures: number; delayMs: number };
 }
 
 export interface PriceClientOptions {
@@ -106,6 +116,12 @@ export interface PriceClientStats {
   avgLatencyMs: number;
   totalLimiterWaitMs: number;
   lastError: string | null;
+  /**
+   * Clock time of the first upstream failure of the current streak (429, 5xx, unreachable,
+   * timeout, malformed, 4xx); null once a request succeeds. Requests refused locally by the open
+   * circuit neither start nor end a streak.
+   */
+  upstreamFailingSince: number | null;
   inFlight: number;
   /** Requests allowed at once (see requestConcurrency). */
   maxConcurrent: number;
@@ -113,6 +129,11 @@ export interface PriceClientStats {
 }
 
 type Counters = Omit<PriceClientStats, 'avgLatencyMs' | 'inFlight' | 'maxConcurrent' | 'queued'>;
+
+/** 413/414: the request was too large; says nothing about the upstream's health. */
+function tooLarge(err: unknown): boolean {
+  return err instanceof UpstreamStatusError && (err.status === 413 || err.status === 414);
+}
 
 export class PriceClient {
   readonly source: PriceSource;
@@ -141,7 +162,9 @@ export class PriceClient {
     missing: 0,
     totalLimiterWaitMs: 0,
     lastError: null,
+    upstreamFailingSince: null,
   };
+  private failureStreak = 0;
 
   constructor(options: PriceClientOptions) {
     const { source, clock, limiter, breaker } = options;
@@ -231,19 +254,23 @@ export class PriceClient {
       const waitFrom = this.clock.now();
       await this.limiter.acquire(opts.signal);
       this.counters.totalLimiterWaitMs += this.clock.now() - waitFrom;
-      const allowed = this.breaker.canRequest();
+      const ticket = this.breaker.canRequest();
       this.syncCircuit();
-      if (!allowed) {
+      if (ticket === null) {
         this.counters.circuitRejections++;
         throw new CircuitOpenError(this.breaker.retryAt() ?? this.clock.now());
       }
-      return await this.send(ids, opts.signal);
+      return await this.send(ids, opts.signal, ticket);
     } finally {
       release();
     }
   }
 
-  private async send(ids: string[], callerSignal: AbortSignal | undefined): Promise<FetchPricesResult> {
+  private async send(
+    ids: string[],
+    callerSignal: AbortSignal | undefined,
+    ticket: CircuitTicket,
+  ): Promise<FetchPricesResult> {
     const timeout = new AbortController();
     const timer = this.wall.setTimeout(
       () => timeout.abort(new SourceTimeoutError(this.timeoutMs)),
@@ -262,9 +289,11 @@ export class PriceClient {
       this.counters.quotes += result.quotes.size;
       this.counters.missing += result.missing.length;
       this.counters.invalidQuotes += result.invalid.length;
-      if (result.rateLimit) this.limiter.applyHint(result.rateLimit);
+      if (result.rateLimit) this.applyHint(result.rateLimit);
       this.limiter.recordSuccess();
-      this.breaker.recordSuccess();
+      this.breaker.recordSuccess(ticket);
+      this.counters.upstreamFailingSince = null;
+      this.failureStreak = 0;
       return result;
     } catch (raw) {
       let err = raw;
@@ -274,8 +303,9 @@ export class PriceClient {
         throw err;
       }
       if (timeout.signal.aborted && !(err instanceof SourceTimeoutError)) err = timeout.signal.reason;
-      outcome = this.recordFailure(err);
+      outcome = this.recordFailure(err, ticket);
       message = err instanceof Error ? err.message : String(err);
+      if (outcome !== 'error' && !tooLarge(err)) this.noteFailure(outcome);
       this.counters.lastError = message;
       throw err;
     } finally {
@@ -294,27 +324,28 @@ export class PriceClient {
   }
 
   /** Feeds one failure to the limiter and breaker; returns its outcome name. */
-  private recordFailure(err: unknown): RequestOutcome {
+  private recordFailure(err: unknown, ticket: CircuitTicket): RequestOutcome {
     if (err instanceof RateLimitedError) {
       this.counters.rateLimited++;
-      this.limiter.applyHint(
-        err.hint ?? { remaining: 0, limit: null, resetAtMs: err.resetAtMs, retryAfterMs: null },
-      );
+      this.applyHint(err.hint ?? { remaining: 0, limit: null, resetAtMs: err.resetAtMs, retryAfterMs: null });
       this.limiter.recordFailure('rate-limited');
-      this.breaker.recordFailure();
-      this.events.emit('rate-limited', { resetAt: err.resetAtMs });
+      this.breaker.recordFailure(ticket);
+      const cap = this.clock.now() + MAX_HINT_WAIT_MS;
+      this.events.emit('rate-limited', {
+        resetAt: err.resetAtMs === null ? null : Math.min(err.resetAtMs, cap),
+      });
       return 'rate-limited';
     }
     if (err instanceof SourceTimeoutError) {
       this.counters.timeouts++;
       this.limiter.recordFailure('timeout');
-      this.breaker.recordFailure();
+      this.breaker.recordFailure(ticket);
       return 'timeout';
     }
     if (err instanceof MalformedResponseError) {
       this.counters.malformed++;
       this.limiter.recordFailure('malformed');
-      this.breaker.recordFailure();
+      this.breaker.recordFailure(ticket);
       return 'malformed';
     }
     if (
@@ -323,17 +354,31 @@ export class PriceClient {
     ) {
       this.counters.serverErrors++;
       this.limiter.recordFailure('server-error');
-      this.breaker.recordFailure();
+      this.breaker.recordFailure(ticket);
       return err instanceof UpstreamUnreachableError ? 'unreachable' : 'server-error';
     }
     if (err instanceof UpstreamStatusError) {
       this.counters.clientErrors++;
       // 413/414: this request was too large (the scheduler halves its batches); the upstream
       // itself is fine, so the breaker does not count it.
-      if (err.status !== 413 && err.status !== 414) this.breaker.recordFailure();
+      if (!tooLarge(err)) this.breaker.recordFailure(ticket);
       return 'client-error';
     }
     return 'error';
+  }
+
+  private applyHint(hint: RateLimitHint): void {
+    const clamp = this.limiter.applyHint(hint);
+    if (clamp) this.events.emit('hint:clamped', clamp);
+  }
+
+  /** Starts or extends the failure streak and reports the limiter's back-off step. */
+  private noteFailure(outcome: RequestOutcome): void {
+    this.counters.upstreamFailingSince ??= this.clock.now();
+    this.failureStreak++;
+    const delayMs = this.limiter.currentBackoffMs;
+    if (outcome !== 'client-error' && delayMs !== undefined && delayMs > 0)
+      this.events.emit('backoff', { outcome, consecutiveFailures: this.failureStreak, delayMs });
   }
 
   /** Emits circuit:open / circuit:closed when the breaker's state moved since last looked. */

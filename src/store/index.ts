@@ -79,6 +79,7 @@ export {
   TokenValidationError,
 } from './errors.js';
 export { isTransientError, RETRY_DELAYS_MS } from './retry.js';
+export { DataDirLockedError, LOCK_FILE_NAME } from './data-dir-lock.js';
 export { partitionOf, fnv1a32 } from './partition.js';
 export { findMigrationsDir, loadMigrations } from './migrate.js';
 export { isValidAddress, MAX_PRICE } from './validate.js';

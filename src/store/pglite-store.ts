@@ -6,12 +6,17 @@
  * a warning inside the first, and a rollback would undo both), so every query and transaction
  * goes through one FIFO mutex. Before each use we also check the session is idle and roll back
  * any transaction left open or aborted (e.g. by an exception between BEGIN and COMMIT).
+ *
+ * An on-disk data dir belongs to one process at a time: open() takes `<dataDir>/.token-refresh.lock`
+ * before PGlite touches the files and close() releases it (see data-dir-lock.ts). `memory://`
+ * takes no lock.
  */
 import { mkdirSync } from 'node:fs';
 import { PGlite } from '@electric-sql/pglite';
 import { BaseStore, type BaseStoreOptions } from './base-store.js';
 import type { Executor, QueryResult, Queryable, Row } from './executor.js';
 import { loadMigrations } from './migrate.js';
+import { lockDataDir, type DataDirLock } from './data-dir-lock.js';
 import { openFromTemplate, saveTemplate, templatePath } from './pglite-template.js';
 
 export interface PgliteStoreOptions extends BaseStoreOptions {
@@ -39,12 +44,24 @@ export class PgliteExecutor implements Executor {
   readonly kind = 'pglite' as const;
   private readonly mutex = new Mutex();
 
-  constructor(readonly db: PGlite) {}
+  constructor(
+    readonly db: PGlite,
+    private readonly lock: DataDirLock | null = null,
+  ) {}
 
+  /** Opens (creating if needed) the database; throws DataDirLockedError if another owner has it. */
   static async open(dataDir: string): Promise<PgliteExecutor> {
-    if (!dataDir.includes('://')) mkdirSync(dataDir, { recursive: true });
-    const db = await PGlite.create(dataDir);
-    return new PgliteExecutor(db);
+    let lock: DataDirLock | null = null;
+    if (!dataDir.includes('://')) {
+      mkdirSync(dataDir, { recursive: true });
+      lock = lockDataDir(dataDir);
+    }
+    try {
+      return new PgliteExecutor(await PGlite.create(dataDir), lock);
+    } catch (err) {
+      lock?.release();
+      throw err;
+    }
   }
 
   private async ensureIdle(): Promise<void> {
@@ -102,7 +119,11 @@ export class PgliteExecutor implements Executor {
   close(): Promise<void> {
     return this.mutex.run(async () => {
       await this.ensureIdle().catch(() => undefined);
-      await this.db.close();
+      try {
+        await this.db.close();
+      } finally {
+        this.lock?.release();
+      }
     });
   }
 }

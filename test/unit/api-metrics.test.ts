@@ -103,6 +103,21 @@ describe('metrics', () => {
     expect(service.listenerCount()).toBe(0);
   });
 
+  it('says since when the price API has been failing (0 while it answers)', async () => {
+    const service = new FakeService(new FakeStore());
+    const metrics = new ApiMetrics(service, { defaultMetrics: false });
+    const status = makeStatus();
+    service.statusValue = { ...status, upstreamFailingSince: status.now - 90_000 };
+    let text = await metrics.scrape();
+    expect(sample(text, 'token_refresh_upstream_failing_since_seconds')).toBe((status.now - 90_000) / 1000);
+    expect(sample(text, 'token_refresh_upstream_failing_seconds')).toBe(90);
+    service.statusValue = { ...status, upstreamFailingSince: null };
+    text = await metrics.scrape();
+    expect(sample(text, 'token_refresh_upstream_failing_since_seconds')).toBe(0);
+    expect(sample(text, 'token_refresh_upstream_failing_seconds')).toBe(0);
+    metrics.dispose();
+  });
+
   it('maps batch failures to upstream outcomes (no request when the circuit is open)', () => {
     expect(upstreamOutcomeOf('CircuitOpenError')).toBeNull();
     expect(upstreamOutcomeOf('SourceTimeoutError')).toBe('timeout');

@@ -20,10 +20,10 @@ describe('CircuitBreaker', () => {
     breaker.recordFailure();
     breaker.recordFailure();
     expect(breaker.state).toBe('closed');
-    expect(breaker.canRequest()).toBe(true);
+    expect(breaker.canRequest()).not.toBeNull();
     breaker.recordFailure();
     expect(breaker.state).toBe('open');
-    expect(breaker.canRequest()).toBe(false);
+    expect(breaker.canRequest()).toBeNull();
     expect(breaker.retryAt()).toBe(30_000);
     expect(changes).toEqual([{ state: 'open', at: 0, retryAt: 30_000 }]);
   });
@@ -42,12 +42,12 @@ describe('CircuitBreaker', () => {
     const { clock, breaker, changes } = setup(1, 10_000);
     breaker.recordFailure();
     clock.advance(9_999);
-    expect(breaker.canRequest()).toBe(false);
+    expect(breaker.canRequest()).toBeNull();
     clock.advance(1);
-    expect(breaker.canRequest()).toBe(true);
+    expect(breaker.canRequest()).not.toBeNull();
     expect(breaker.state).toBe('half-open');
-    expect(breaker.canRequest()).toBe(false);
-    expect(breaker.canRequest()).toBe(false);
+    expect(breaker.canRequest()).toBeNull();
+    expect(breaker.canRequest()).toBeNull();
     expect(changes.map((c) => c.state)).toEqual(['open', 'half-open']);
   });
 
@@ -55,11 +55,12 @@ describe('CircuitBreaker', () => {
     const { clock, breaker, changes } = setup(1, 10_000);
     breaker.recordFailure();
     clock.advance(10_000);
-    expect(breaker.canRequest()).toBe(true);
-    breaker.recordSuccess();
+    const probe = breaker.canRequest();
+    expect(probe?.probe).toBe(true);
+    breaker.recordSuccess(probe!);
     expect(breaker.state).toBe('closed');
     expect(breaker.retryAt()).toBeNull();
-    expect(breaker.canRequest()).toBe(true);
+    expect(breaker.canRequest()).not.toBeNull();
     expect(changes.map((c) => c.state)).toEqual(['open', 'half-open', 'closed']);
   });
 
@@ -68,11 +69,12 @@ describe('CircuitBreaker', () => {
     breaker.recordFailure();
     breaker.recordFailure();
     clock.advance(15_000);
-    expect(breaker.canRequest()).toBe(true);
-    breaker.recordFailure();
+    const probe = breaker.canRequest();
+    expect(probe).not.toBeNull();
+    breaker.recordFailure(probe!);
     expect(breaker.state).toBe('open');
     expect(breaker.retryAt()).toBe(25_000);
-    expect(breaker.canRequest()).toBe(false);
+    expect(breaker.canRequest()).toBeNull();
     expect(changes.map((c) => c.state)).toEqual(['open', 'half-open', 'open']);
     expect(breaker.snapshot().timesOpened).toBe(2);
   });
@@ -82,18 +84,57 @@ describe('CircuitBreaker', () => {
     breaker.recordFailure();
     breaker.recordSuccess();
     expect(breaker.state).toBe('open');
-    expect(breaker.canRequest()).toBe(false);
+    expect(breaker.canRequest()).toBeNull();
   });
 
   it('a probe whose result never comes back frees its slot after another cool-down', () => {
     const { clock, breaker } = setup(1, 10_000);
     breaker.recordFailure();
     clock.advance(10_000);
-    expect(breaker.canRequest()).toBe(true);
+    expect(breaker.canRequest()).not.toBeNull();
     clock.advance(9_999);
-    expect(breaker.canRequest()).toBe(false);
+    expect(breaker.canRequest()).toBeNull();
     clock.advance(1);
-    expect(breaker.canRequest()).toBe(true);
+    expect(breaker.canRequest()).not.toBeNull();
+  });
+
+  it('half-open: a success of a request sent before the circuit opened does not close it', () => {
+    const { clock, breaker, changes } = setup(1, 10_000);
+    const early = breaker.canRequest(); // sent while closed, answers late
+    expect(early).not.toBeNull();
+    breaker.recordFailure(breaker.canRequest()!); // another request fails: open
+    clock.advance(10_000);
+    const probe = breaker.canRequest();
+    expect(probe?.probe).toBe(true);
+    expect(breaker.state).toBe('half-open');
+    breaker.recordSuccess(early!);
+    expect(breaker.state).toBe('half-open');
+    expect(breaker.canRequest()).toBeNull(); // the probe is still out
+    breaker.recordSuccess(probe!);
+    expect(breaker.state).toBe('closed');
+    expect(changes.map((c) => c.state)).toEqual(['open', 'half-open', 'closed']);
+  });
+
+  it('half-open: a late failure of a pre-open request does not re-open it; the probe decides', () => {
+    const { clock, breaker } = setup(1, 10_000);
+    const early = breaker.canRequest()!;
+    breaker.recordFailure(breaker.canRequest()!);
+    clock.advance(10_000);
+    const probe = breaker.canRequest()!;
+    breaker.recordFailure(early);
+    expect(breaker.state).toBe('half-open');
+    breaker.recordFailure(probe);
+    expect(breaker.state).toBe('open');
+    expect(breaker.retryAt()).toBe(20_000);
+  });
+
+  it('an outcome reported without a ticket never closes a half-open circuit', () => {
+    const { clock, breaker } = setup(1, 10_000);
+    breaker.recordFailure();
+    clock.advance(10_000);
+    expect(breaker.canRequest()).not.toBeNull();
+    breaker.recordSuccess();
+    expect(breaker.state).toBe('half-open');
   });
 
   it('rejects bad options, naming the field', () => {

@@ -1,6 +1,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { faultsFromFlags } from '../../src/cli/market-command.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 // `node --import tsx` is what `npx tsx` runs, minus the wrapper process (the machine is shared).
@@ -21,6 +22,29 @@ function runCli(args: string[]): Promise<{ code: number | null; stdout: string; 
 }
 
 describe('token-refresh market (CLI)', () => {
+  it('fault flags map to the market fault knobs, the rest left at none', () => {
+    expect(
+      faultsFromFlags({
+        errorRate: 0.05,
+        hangRate: 0.01,
+        malformedRate: 0.02,
+        partialRate: 0.03,
+        omitRate: 0.04,
+        badPriceRate: 0.06,
+      }),
+    ).toEqual({
+      errorRate: 0.05,
+      hangRate: 0.01,
+      malformedRate: 0.02,
+      partialRate: 0.03,
+      omitRate: 0.04,
+      badPriceRate: 0.06,
+    });
+    expect(faultsFromFlags({ latencyMs: { min: 80, max: 120 } })).toEqual({
+      latencyMs: { min: 80, max: 120 },
+    });
+  });
+
   it('exits 2 with a one-line reason on bad input', async () => {
     const cases: Array<[string[], RegExp]> = [
       [['market', '--rpm', '-5'], /rpm/],
@@ -29,6 +53,7 @@ describe('token-refresh market (CLI)', () => {
       [['market', '--port', '70000'], /port/],
       [['market', '--bogus'], /unknown option '--bogus'/],
       [['market', '--api-key', ''], /API key/],
+      [['market', '--hang-rate', '1.5'], /hang rate must be a number from 0 to 1/],
     ];
     const results: Awaited<ReturnType<typeof runCli>>[] = [];
     for (let i = 0; i < cases.length; i += 2) {

@@ -256,6 +256,11 @@ describe('market simulator: faults', () => {
     expect(m.servedPrices(a)[1]).toBe(truthA);
     expect(m.servedPrices(b)).toEqual([m.truth([b]).get(b)]);
     expect(m.servedPrices('unknown')).toEqual([]);
+    // the same over HTTP, for a market in another process
+    const served = JSON.parse((await get(`${m.url}/__market/served?ids=${a},unknown`)).text) as {
+      served: Record<string, number[]>;
+    };
+    expect(served.served).toEqual({ [a]: m.servedPrices(a), unknown: [] });
   });
 
   it('keeps the log bounded', async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/core/clock.js';
-import { RateLimiter, requestConcurrency } from '../../src/core/rate-limiter.js';
+import { MAX_HINT_WAIT_MS, RateLimiter, requestConcurrency } from '../../src/core/rate-limiter.js';
 import { Rng } from '../../src/core/rng.js';
 
 /** Uniform draws in [0, 1) from the project's seeded generator. */
@@ -171,6 +171,52 @@ describe('RateLimiter', () => {
       serverRemaining: 0,
       hintBlockedUntil: 42_000,
     });
+  });
+
+  it('a Retry-After of days is clamped to MAX_HINT_WAIT_MS (5 min) and reported', () => {
+    const clock = new ManualClock(10_000);
+    const limiter = new RateLimiter({ clock, maxRequests: 600 });
+    expect(MAX_HINT_WAIT_MS).toBe(300_000);
+    const clamp = limiter.applyHint({
+      remaining: null,
+      limit: null,
+      resetAtMs: null,
+      retryAfterMs: 3 * 86_400_000,
+    });
+    expect(limiter.nextAvailableAt()).toBe(10_000 + MAX_HINT_WAIT_MS);
+    expect(clamp).toEqual({
+      header: 'retry-after',
+      requestedMs: 3 * 86_400_000,
+      appliedMs: MAX_HINT_WAIT_MS,
+    });
+  });
+
+  it('an x-ratelimit-reset far in the future is clamped to 5 min from now and reported', () => {
+    const clock = new ManualClock(10_000);
+    const limiter = new RateLimiter({ clock, maxRequests: 600 });
+    // e.g. a reset sent in ms where seconds were meant: 1000x too far
+    const clamp = limiter.applyHint({
+      remaining: 0,
+      limit: 600,
+      resetAtMs: 10_000 + 1e12,
+      retryAfterMs: null,
+    });
+    expect(limiter.nextAvailableAt()).toBe(10_000 + MAX_HINT_WAIT_MS);
+    expect(clamp).toEqual({ header: 'x-ratelimit-reset', requestedMs: 1e12, appliedMs: MAX_HINT_WAIT_MS });
+  });
+
+  it('hints within 5 min are honoured in full and report no clamp', () => {
+    const clock = new ManualClock(10_000);
+    const limiter = new RateLimiter({ clock, maxRequests: 600 });
+    expect(
+      limiter.applyHint({
+        remaining: 0,
+        limit: 600,
+        resetAtMs: 10_000 + MAX_HINT_WAIT_MS,
+        retryAfterMs: 60_000,
+      }),
+    ).toBeNull();
+    expect(limiter.nextAvailableAt()).toBe(10_000 + MAX_HINT_WAIT_MS);
   });
 
   it('remaining 0 without a reset time waits for our oldest start in the window to leave it', () => {

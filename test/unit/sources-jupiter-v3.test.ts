@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/core/clock.js';
+import { MAX_HINT_WAIT_MS } from '../../src/core/rate-limiter.js';
 import { JupiterV3Source, parseV3Body } from '../../src/sources/jupiter-v3.js';
 import {
   MalformedResponseError,
@@ -172,6 +173,14 @@ describe('JupiterV3Source errors', () => {
     const f = fakeFetch(429, '', { 'retry-after': '5' });
     const err = await new JupiterV3Source({ fetch: f.fn, clock }).fetchPrices([SOL]).catch((e: unknown) => e);
     expect((err as RateLimitedError).resetAtMs).toBe(START + 5000);
+  });
+
+  it('429 with a Retry-After of a day → the error reset is capped at 5 min; the hint keeps the raw value', async () => {
+    const clock = new ManualClock(START);
+    const f = fakeFetch(429, '', { 'retry-after': '86400' });
+    const err = await new JupiterV3Source({ fetch: f.fn, clock }).fetchPrices([SOL]).catch((e: unknown) => e);
+    expect((err as RateLimitedError).resetAtMs).toBe(START + MAX_HINT_WAIT_MS);
+    expect((err as RateLimitedError).hint?.retryAfterMs).toBe(86_400_000);
   });
 
   it('other non-2xx → UpstreamStatusError; 401 is not retryable, 503 is', async () => {
