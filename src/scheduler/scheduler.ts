@@ -85,7 +85,8 @@ export class TokenRefreshScheduler {
   /** Aborted when stop() gives up waiting: requests not yet sent are abandoned. */
   private readonly stopping = new AbortController();
   private inFlight = new Set<Promise<void>>();
-  private lastDeltaAt = 0;
+  /** The store's change feed position (loadTokensChanged). */
+  private lastChangeSeq = 0;
   private nextDeltaAt = 0;
   private nextReplanAt = 0;
   private plannedCapacity = 0;
@@ -183,15 +184,12 @@ export class TokenRefreshScheduler {
    */
   async loadActiveTokens(): Promise<number> {
     const now = this.now();
-    let maxUpdated = 0;
+    // Taken before the load: a change committed after it is read again by the delta load.
+    const horizon = await this.o.store.changeHorizon();
     for await (const page of this.o.store.loadActiveTokens({ partitions: this.opts.partitions })) {
-      for (const row of page) {
-        const t = toSchedToken(row);
-        this.book.add(t);
-        if (row.updated_at > maxUpdated) maxUpdated = row.updated_at;
-      }
+      for (const row of page) this.book.add(toSchedToken(row));
     }
-    this.lastDeltaAt = Math.max(this.lastDeltaAt, maxUpdated);
+    this.lastChangeSeq = Math.max(this.lastChangeSeq, horizon);
     this.replan(now);
     this.book.place([...this.book.values()], now);
     this.stats.recountTiers(this.book.values());
@@ -201,10 +199,10 @@ export class TokenRefreshScheduler {
 
   /** Incremental pick-up of new, edited and deactivated tokens (never rebuilds the queue). */
   async loadChangedTokens(): Promise<number> {
-    const rows = await this.o.store.loadTokensChangedSince(this.lastDeltaAt, {
+    const { rows, lastSeq } = await this.o.store.loadTokensChanged(this.lastChangeSeq, {
       partitions: this.opts.partitions,
     });
-    for (const row of rows) if (row.updated_at > this.lastDeltaAt) this.lastDeltaAt = row.updated_at;
+    this.lastChangeSeq = lastSeq;
     this.applyRows(rows);
     return rows.length;
   }
