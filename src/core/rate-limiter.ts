@@ -11,9 +11,16 @@
  *     instead of bursting it at the top of each window. A start that ran up to half a spacing
  *     late keeps the schedule (jitter does not erode the rate); consecutive starts are never
  *     closer than half a spacing.
- *  3. Adaptive factor in [0.5, 1]: the success rate of the last 20 outcomes (1.0 until 5 are
- *     known), scaling the effective maximum and the spacing.
- *  4. Exponential backoff after consecutive failures: 2, 4, 8, 16, 30, 30 … s; reset on success.
+ *  3. Adaptive factor in [0.5, 1]: the share of the last 20 outcomes that were not rate-limited
+ *     (1.0 until 5 are known), scaling the effective maximum and the spacing. Only a 429 says
+ *     we send too fast; a 5xx, a timeout or a malformed body is not helped by sending slower
+ *     (with 15 % random 5xx the old success-rate factor alone cost 15 % of the plan).
+ *  4. Exponential backoff: 2, 4, 8, 16, 30, 30 … s; reset on success. A 429 backs off at once.
+ *     Other failures back off only from the third in a row: one or two isolated errors are
+ *     retried at the next slot. Backing off on every error cost 2 s (10 slots at 300 rpm) per
+ *     error, about half the plan at 5 % random 5xx; three in a row at 15 % random errors happen
+ *     about once a minute at 300 rpm (0.15³ × 300), so the backoff costs ~1 % there, while a
+ *     real outage still backs off within three requests (and opens the breaker at five).
  *  5. Server hints: `Retry-After`, and `x-ratelimit-remaining: 0` until `x-ratelimit-reset`.
  */
 import type { Clock } from './clock.js';
@@ -63,6 +70,8 @@ export interface RateLimiterOptions {
   adaptive?: boolean;
   backoffInitialMs?: number;
   backoffMaxMs?: number;
+  /** Consecutive non-429 failures before backing off (default 3; a 429 always backs off). */
+  backoffAfterFailures?: number;
   safetyMarginMs?: number;
 }
 
@@ -118,6 +127,9 @@ export class RateLimiter {
   private outcomeSuccesses = 0;
 
   private failures = 0;
+  /** Backoff steps taken in the current failure streak (the delay doubles per step). */
+  private backoffSteps = 0;
+  private readonly backoffAfter: number;
   private backoffUntil = -Infinity;
   private hintUntil = -Infinity;
   private serverLimit: number | null = null;
@@ -137,6 +149,9 @@ export class RateLimiter {
     this.backoffInitialMs = opts.backoffInitialMs ?? 2000;
     this.backoffMaxMs = opts.backoffMaxMs ?? 30_000;
     this.safetyMarginMs = opts.safetyMarginMs ?? 250;
+    this.backoffAfter = opts.backoffAfterFailures ?? 3;
+    const ba = this.backoffAfter;
+    check('backoffAfterFailures', ba, Number.isSafeInteger(ba) && ba >= 1, 'an integer >= 1');
     const bi = this.backoffInitialMs;
     check('backoffInitialMs', bi, finite(bi) && bi > 0, 'a finite number > 0');
     const bm = this.backoffMaxMs;
@@ -160,10 +175,10 @@ export class RateLimiter {
     return Math.max(1, Math.floor(this.maxRequests * this.adaptiveFactor));
   }
 
-  /** The current streak's backoff delay (0 when the last outcome was a success). */
+  /** The current streak's backoff delay (0 until the streak backs off, and after a success). */
   get currentBackoffMs(): number {
-    if (this.failures === 0) return 0;
-    return Math.min(this.backoffMaxMs, this.backoffInitialMs * 2 ** (this.failures - 1));
+    if (this.backoffSteps === 0) return 0;
+    return Math.min(this.backoffMaxMs, this.backoffInitialMs * 2 ** Math.min(this.backoffSteps - 1, 30));
   }
 
   get consecutiveFailures(): number {
@@ -271,16 +286,24 @@ export class RateLimiter {
 
   recordSuccess(): void {
     this.failures = 0;
+    this.backoffSteps = 0;
     this.backoffUntil = -Infinity;
     this.pushOutcome(1);
   }
 
-  /** A failed request: back off 2, 4, 8, 16, 30, 30 … s from now. */
+  /**
+   * A failed request. A 429 backs off 2, 4, 8 … s from now at once and counts against the
+   * adaptive factor; other failures back off only from the `backoffAfterFailures`-th in a row.
+   */
   recordFailure(kind: FailureKind): void {
     check('kind', kind, FAILURE_KINDS.includes(kind), `one of ${FAILURE_KINDS.join(', ')}`);
     this.failures++;
-    this.backoffUntil = this.clock.now() + this.currentBackoffMs;
-    this.pushOutcome(0);
+    const limited = kind === 'rate-limited';
+    if (limited || this.failures >= this.backoffAfter) {
+      this.backoffSteps++;
+      this.backoffUntil = this.clock.now() + this.currentBackoffMs;
+    }
+    this.pushOutcome(limited ? 0 : 1);
   }
 
   /**

@@ -19,8 +19,11 @@ import { TypedEmitter } from '../core/emitter.js';
 import { TokenBook } from './token-book.js';
 import type { SchedulerEvents, SchedulerStatus } from './types.js';
 import { type SchedToken, toSchedToken, applyRowEdits, DEFAULT_DEACTIVATION } from './token-state.js';
-import { BatchProcessor, type BatchOutcome } from './batch-processor.js';
+import { BatchProcessor, type BatchOutcome, type TokenResult } from './batch-processor.js';
 import { SchedulerStats } from './stats.js';
+import { ManualRequests } from './manual-requests.js';
+import { StoreGate } from './store-gate.js';
+import { TokenAdmission } from './admission.js';
 
 export interface Logger {
   debug(obj: object | string, msg?: string): void;
@@ -57,10 +60,6 @@ export interface SchedulerOptions {
   logger?: Logger;
 }
 
-interface ManualWaiter {
-  resolve: (o: BatchOutcome['perToken'] extends Map<number, infer V> ? V : never) => void;
-}
-
 export class TokenRefreshScheduler {
   readonly events: TypedEmitter<SchedulerEvents>;
   readonly metrics: MetricsCollector;
@@ -69,8 +68,11 @@ export class TokenRefreshScheduler {
   get tokens(): ReadonlyMap<number, SchedToken> {
     return this.book.tokens;
   }
-  private readonly manual: number[] = [];
-  private readonly waiters = new Map<number, ManualWaiter[]>();
+  private readonly manual = new ManualRequests();
+  /** Ids of the tokens in requests now (a token is never in two at once). */
+  private readonly inFlightIds = new Set<number>();
+  private readonly gate: StoreGate;
+  private readonly admission: TokenAdmission;
   private readonly stats: SchedulerStats;
   private readonly processor: BatchProcessor;
   private readonly log: Logger;
@@ -124,6 +126,18 @@ export class TokenRefreshScheduler {
       minIntervalSeconds: this.o.minIntervalSeconds,
     });
     this.stats = new SchedulerStats(opts.clock, this.tiers);
+    this.gate = new StoreGate({ ping: () => opts.store.ping(), clock: opts.clock, logger: this.log });
+    this.admission = new TokenAdmission({
+      clock: opts.clock,
+      logger: this.log,
+      // Weight and queue priority must be computable (the seed's score validates every field).
+      probe: (t) => {
+        const w = this.importance(t);
+        const p = this.o.policy.priority(t);
+        if (!Number.isFinite(w) || !Number.isFinite(p)) throw new RangeError(`weight ${w}, priority ${p}`);
+      },
+      onSkip: (s) => this.events.emit('token:skipped', s),
+    });
     this.processor = new BatchProcessor({
       store: opts.store,
       client: opts.client,
@@ -187,7 +201,10 @@ export class TokenRefreshScheduler {
     // Taken before the load: a change committed after it is read again by the delta load.
     const horizon = await this.o.store.changeHorizon();
     for await (const page of this.o.store.loadActiveTokens({ partitions: this.opts.partitions })) {
-      for (const row of page) this.book.add(toSchedToken(row));
+      for (const row of page) {
+        const t = toSchedToken(row);
+        if (this.admission.admit(t)) this.book.add(t);
+      }
     }
     this.lastChangeSeq = Math.max(this.lastChangeSeq, horizon);
     this.replan(now);
@@ -199,9 +216,12 @@ export class TokenRefreshScheduler {
 
   /** Incremental pick-up of new, edited and deactivated tokens (never rebuilds the queue). */
   async loadChangedTokens(): Promise<number> {
-    const { rows, lastSeq } = await this.o.store.loadTokensChanged(this.lastChangeSeq, {
-      partitions: this.opts.partitions,
-    });
+    const { rows, lastSeq } = await this.o.store
+      .loadTokensChanged(this.lastChangeSeq, { partitions: this.opts.partitions })
+      .catch((err: unknown) => {
+        this.gate.fail(err);
+        throw err;
+      });
     this.lastChangeSeq = lastSeq;
     this.applyRows(rows);
     return rows.length;
@@ -217,12 +237,17 @@ export class TokenRefreshScheduler {
     for (const row of rows) {
       const existing = this.book.get(row.id);
       if (!row.is_active) {
-        if (existing) this.book.forget(existing);
+        if (existing) this.forget(existing, 'token is inactive');
+        this.admission.skipped.delete(row.id);
         continue;
       }
       if (existing) {
         const intervalBefore = existing.refresh_interval_seconds;
         applyRowEdits(existing, row);
+        if (!this.admission.admit(existing)) {
+          this.forget(existing, 'token skipped: its values cannot be planned');
+          continue;
+        }
         if (intervalBefore !== existing.refresh_interval_seconds && existing.lastRefreshSuccess !== null) {
           const next = existing.lastRefreshSuccess + this.o.policy.intervalSeconds(existing, now) * 1000;
           existing.schedule.nextDueAt = Math.max(now, next);
@@ -230,26 +255,81 @@ export class TokenRefreshScheduler {
         if (this.book.isQueued(existing.id)) this.book.enqueue(existing);
       } else {
         const t = toSchedToken(row);
+        if (!this.admission.admit(t)) continue;
         this.book.add(t);
         fresh.push(t);
       }
     }
     if (fresh.length) {
-      this.o.policy.replan(this.book.values(), this.policyContext(), now);
+      this.planOrSkip(now);
       this.book.place(fresh, now);
     }
     if (rows.length) this.stats.recountTiers(this.book.values());
   }
 
-  /** Re-plan rates (timer, capacity change, token set change). */
+  /**
+   * Re-plan rates (timer, capacity change, token set change). The next re-plan is scheduled
+   * first, so a plan that throws can never stop the loop; a token the plan cannot take is
+   * skipped (planOrSkip).
+   */
   replan(now = this.now()): void {
-    const ctx = this.policyContext();
-    this.o.policy.replan(this.book.values(), ctx, now);
-    this.plannedCapacity = ctx.capacityPerSecond;
     this.nextReplanAt = now + this.o.replanIntervalMs;
-    this.stats.updatePlan(this.book.values(), this.o.policy, now, this.o.deviation, (t) =>
-      this.importance(t),
-    );
+    const ctx = this.planOrSkip(now);
+    if (!ctx) return;
+    this.plannedCapacity = ctx.capacityPerSecond;
+    try {
+      this.stats.updatePlan(this.book.values(), this.o.policy, now, this.o.deviation, (t) =>
+        this.importance(t),
+      );
+    } catch (err) {
+      this.log.error({ err }, 'plan statistics failed; the plan itself stands');
+    }
+  }
+
+  /**
+   * policy.replan over the book; if it throws, find the tokens it cannot plan (cheap probes
+   * first, then a one-token plan each), skip them and plan the rest. Returns the context planned
+   * with, or null if even that failed (the previous plan stays; logged).
+   */
+  private planOrSkip(now: number): PolicyContext | null {
+    const ctx = this.policyContext();
+    try {
+      this.o.policy.replan(this.book.values(), ctx, now);
+      return ctx;
+    } catch (err) {
+      this.log.warn({ err }, 're-plan failed; looking for tokens that cannot be planned');
+    }
+    for (const t of [...this.book.values()]) {
+      if (!this.admission.admit(t)) this.forget(t, 'token skipped: its values cannot be planned');
+    }
+    try {
+      this.o.policy.replan(this.book.values(), ctx, now);
+      return ctx;
+    } catch {
+      // Still failing: a value the probes do not read. Plan each token alone to find it.
+    }
+    for (const t of [...this.book.values()]) {
+      try {
+        this.o.policy.replan([t], ctx, now);
+        this.o.policy.intervalSeconds(t, now);
+      } catch (err) {
+        this.admission.skip(t, err);
+        this.forget(t, 'token skipped: its values cannot be planned');
+      }
+    }
+    try {
+      this.o.policy.replan(this.book.values(), ctx, now);
+      return ctx;
+    } catch (err) {
+      this.log.error({ err }, 're-plan failed; keeping the previous plan');
+      return null;
+    }
+  }
+
+  /** Take a token out of the schedule; its manual waiters are answered. */
+  private forget(t: SchedToken, reason: string): void {
+    this.book.forget(t);
+    this.manual.drop(t.id, { status: 'skipped', reason });
   }
 
   start(): void {
@@ -277,11 +357,12 @@ export class TokenRefreshScheduler {
     this.stopping.abort(new Error('scheduler stopping'));
     await settled;
     await Promise.allSettled([...this.inFlight]);
-    await this.persistSchedule();
-    for (const [id, ws] of this.waiters) {
-      for (const w of ws) w.resolve({ status: 'skipped', reason: 'scheduler stopped' });
-      this.waiters.delete(id);
-    }
+    // Schedules are written with every batch; what is persisted here is only what moved since.
+    // A database that is down must not turn a clean stop into a failure.
+    await this.persistSchedule().catch((err: unknown) =>
+      this.log.warn({ err }, 'could not persist the schedule on stop; the last committed batch stands'),
+    );
+    this.manual.resolveAll({ status: 'skipped', reason: 'scheduler stopped' });
     this.events.emit('stopped', { at: this.now() });
   }
 
@@ -346,8 +427,13 @@ export class TokenRefreshScheduler {
     const now = this.now();
     const limiterAt = this.o.limiter.nextAvailableAt();
     const circuitAt = this.o.breaker.state === 'open' ? (this.o.breaker.retryAt() ?? now) : now;
-    const dueAt = this.manual.length ? now : this.paused ? Infinity : (this.book.peekNextDueAt() ?? Infinity);
-    const workAt = Math.max(limiterAt, circuitAt, dueAt);
+    const dueAt = this.manual.hasReady(this.inFlightIds)
+      ? now
+      : this.paused
+        ? Infinity
+        : (this.book.peekNextDueAt() ?? Infinity);
+    const gateAt = this.gate.nextProbeAt() ?? now;
+    const workAt = Math.max(limiterAt, circuitAt, dueAt, gateAt);
     return Math.min(workAt, this.nextDeltaAt, this.nextReplanAt) - now;
   }
 
@@ -370,11 +456,12 @@ export class TokenRefreshScheduler {
     const now = this.now();
     if (this.o.limiter.nextAvailableAt() > now) return 0;
     if (this.o.breaker.state === 'open' && (this.o.breaker.retryAt() ?? 0) > now) return 0;
+    if (!(await this.gate.allow())) return 0;
     const size = this.o.maxBatchSize;
     const batch: SchedToken[] = [];
-    while (this.manual.length && batch.length < size) {
-      const t = this.book.get(this.manual.shift()!);
-      if (t && !batch.includes(t)) {
+    for (const id of this.manual.take(size, this.inFlightIds)) {
+      const t = this.book.get(id);
+      if (t) {
         this.book.unqueue(t.id);
         batch.push(t);
       }
@@ -403,8 +490,38 @@ export class TokenRefreshScheduler {
 
   /** Fetch, write in one transaction, then (only after commit) update memory, re-queue, emit. */
   async processBatch(batch: SchedToken[], highPriority = false): Promise<void> {
-    const outcome = await this.processor.process(batch, highPriority, this.stopping.signal);
+    const ids = batch.map((t) => t.id);
+    for (const id of ids) this.inFlightIds.add(id);
+    const waiters = this.manual.claim(ids);
+    let outcome: BatchOutcome;
+    try {
+      outcome = await this.processor.process(batch, highPriority, this.stopping.signal);
+    } catch (err) {
+      // A bug or a token the policy cannot plan: the batch fails as a whole, nothing is lost.
+      outcome = this.unexpectedFailure(batch, err);
+    } finally {
+      for (const id of ids) this.inFlightIds.delete(id);
+    }
+    this.settle(batch, outcome);
+    for (const [id, ws] of waiters) {
+      const r = outcome.perToken.get(id) ?? { status: 'failed' as const, reason: 'not processed' };
+      for (const w of ws) w(r);
+    }
+  }
+
+  private unexpectedFailure(batch: SchedToken[], err: unknown): BatchOutcome {
+    const error = err instanceof Error ? err : new Error(String(err));
+    this.log.error({ err: error, size: batch.length }, 'batch failed unexpectedly; tokens re-queued as due');
+    const perToken = new Map<number, TokenResult>(
+      batch.map((t) => [t.id, { status: 'failed', reason: error.message }]),
+    );
+    return { kind: 'write-failed', error, durationMs: 0, perToken };
+  }
+
+  /** Apply a batch's outcome: re-queue, forget deactivated tokens, count, emit. */
+  private settle(batch: SchedToken[], outcome: BatchOutcome): void {
     const now = this.now();
+    if (outcome.kind === 'write-failed') this.gate.fail(outcome.error);
     if (outcome.kind !== 'ok') {
       // Source-level or store-level failure: no token is blamed; all go back as due (keeping
       // their original due time, so they lead when the source recovers).
@@ -422,7 +539,7 @@ export class TokenRefreshScheduler {
       for (const t of batch) if (this.book.has(t.id) && !outcome.deactivated.has(t.id)) this.book.enqueue(t);
       for (const id of outcome.deactivated) {
         const t = this.book.get(id);
-        if (t) this.book.forget(t);
+        if (t) this.forget(t, 'token deactivated');
       }
       this.metrics.recordBatchCompletion(batch.length, outcome.durationMs, {
         updated: outcome.updated,
@@ -443,27 +560,14 @@ export class TokenRefreshScheduler {
         at: now,
       });
     }
-    for (const t of batch) {
-      const ws = this.waiters.get(t.id);
-      if (!ws) continue;
-      this.waiters.delete(t.id);
-      const r = outcome.perToken.get(t.id) ?? { status: 'failed' as const, reason: 'not processed' };
-      for (const w of ws) w.resolve(r);
-    }
   }
 
   /** Refresh one token first in line, through the limiter; resolves after its batch commits. */
-  requestRefresh(
-    tokenId: number,
-  ): Promise<BatchOutcome['perToken'] extends Map<number, infer V> ? V : never> {
+  requestRefresh(tokenId: number): Promise<TokenResult> {
     if (!this.book.has(tokenId)) throw new Error(`token ${tokenId} is not scheduled (inactive or unknown)`);
-    return new Promise((resolve) => {
-      const ws = this.waiters.get(tokenId) ?? [];
-      ws.push({ resolve });
-      this.waiters.set(tokenId, ws);
-      if (!this.manual.includes(tokenId)) this.manual.push(tokenId);
-      this.wake.abort();
-    });
+    const p = this.manual.add(tokenId);
+    this.wake.abort();
+    return p;
   }
 
   idForAddress(address: string): number | undefined {
@@ -479,7 +583,12 @@ export class TokenRefreshScheduler {
       policy: this.o.policy.name,
       startedAt: this.startedAt,
       now,
-      tokens: { active: this.book.size, queued: this.book.queued, due: this.book.countDue(now) },
+      tokens: {
+        active: this.book.size,
+        queued: this.book.queued,
+        due: this.book.countDue(now),
+        skipped: this.admission.skipped.size,
+      },
       plan: {
         requestsPerMinute: this.o.requestsPerMinute,
         effectiveRequestsPerMinute: this.o.limiter.effectiveMaxRequests,
@@ -487,6 +596,7 @@ export class TokenRefreshScheduler {
         capacityPerSecond: this.capacityPerSecond(),
       },
       circuit: { state: bs.state, retryAt: bs.retryAt() },
+      databaseDownSince: this.gate.downSince,
     });
     snapshot.limiterWaitSecondsTotal = this.o.client.stats().totalLimiterWaitMs / 1000;
     return snapshot;

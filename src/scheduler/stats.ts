@@ -42,7 +42,7 @@ const SAMPLE_LIMIT = 20_000;
 
 type Base = Pick<
   SchedulerStatus,
-  'running' | 'paused' | 'policy' | 'startedAt' | 'now' | 'tokens' | 'plan' | 'circuit'
+  'running' | 'paused' | 'policy' | 'startedAt' | 'now' | 'tokens' | 'plan' | 'circuit' | 'databaseDownSince'
 >;
 
 export class SchedulerStats {

@@ -52,6 +52,8 @@ export interface SchedulerEvents {
   'price:updated': PriceUpdatedEvent;
   'token:failed': TokenFailedEvent;
   'token:deactivated': { address: string; tokenId: number; reason: string; at: number };
+  /** A token whose values cannot be planned was taken out of the schedule (re-admitted when edited). */
+  'token:skipped': { address: string; tokenId: number; reason: string; at: number };
   'circuit:open': { at: number; retryAt: number };
   'circuit:closed': { at: number };
   'rate-limited': { at: number; resetAt: number | null };
@@ -73,7 +75,8 @@ export interface SchedulerStatus {
   policy: PolicyName;
   startedAt: number | null;
   now: number;
-  tokens: { active: number; queued: number; due: number };
+  /** skipped: tokens out of the schedule because their values cannot be planned. */
+  tokens: { active: number; queued: number; due: number; skipped: number };
   plan: {
     requestsPerMinute: number;
     effectiveRequestsPerMinute: number;
@@ -87,6 +90,8 @@ export interface SchedulerStatus {
     errorsLastMinute: number;
   };
   circuit: { state: 'closed' | 'open' | 'half-open'; retryAt: number | null };
+  /** Epoch ms since when the database has been unreachable (no requests are sent), or null. */
+  databaseDownSince: number | null;
   /** Priority-weighted fraction of tokens estimated more than X off their true price (0..1). */
   estimatedStaleness: number | null;
   tiers: TierStatus[];

@@ -129,6 +129,7 @@ export async function makeHarness(opts: {
   concurrency?: number;
   maxBatchSize?: number;
   minIntervalSeconds?: number;
+  deltaLoadIntervalMs?: number;
 }): Promise<Harness> {
   const clock = new ManualClock(T0);
   const store = opts.store ?? (await freshStore());
@@ -157,6 +158,7 @@ export async function makeHarness(opts: {
     requestsPerMinute: rpm,
     maxBatchSize: opts.maxBatchSize ?? 50,
     minIntervalSeconds: opts.minIntervalSeconds,
+    deltaLoadIntervalMs: opts.deltaLoadIntervalMs,
     sourceName: source.name,
   });
   await scheduler.initialize();
@@ -176,4 +178,37 @@ export async function step(h: Harness, extraMs = 0): Promise<number> {
   const wait = Math.max(0, h.limiter.nextAvailableAt() - h.clock.now()) + extraMs;
   h.clock.advance(wait);
   return h.scheduler.runSchedulerCycle();
+}
+
+/**
+ * Run the scheduler's own loop on the ManualClock for `ms` of virtual time. Time moves only when
+ * no refresh is being written (database I/O is real), so the clock never outruns a commit.
+ */
+export async function runLoop(h: Harness, ms: number): Promise<void> {
+  let writing = 0;
+  const realWrite = h.store.writeRefreshResults.bind(h.store);
+  h.store.writeRefreshResults = async (b) => {
+    writing++;
+    try {
+      return await realWrite(b);
+    } finally {
+      writing--;
+    }
+  };
+  const end = h.clock.now() + ms;
+  h.scheduler.start();
+  const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
+  while (h.clock.now() < end) {
+    await tick();
+    if (writing > 0) continue;
+    const next = h.clock.nextTimerAt();
+    await h.clock.advanceTo(Math.min(end, next ?? end));
+  }
+  const stopped = h.scheduler.stop(0);
+  while (writing > 0 || h.clock.pendingTimers > 0) {
+    await tick();
+    const next = h.clock.nextTimerAt();
+    if (writing === 0 && next !== null) await h.clock.advanceTo(next);
+  }
+  await stopped;
 }

@@ -3,6 +3,7 @@ import {
   addr,
   closeSharedStore,
   makeHarness,
+  runLoop,
   step,
   warmSharedStore,
   type Harness,
@@ -123,6 +124,12 @@ describe('TokenRefreshScheduler.processBatch', () => {
       expect(t.schedule.consecutiveFailures).toBe(0);
       expect(t.schedule.nextDueAt).toBeLessThanOrEqual(h.clock.now());
     }
+    // One isolated error is retried at the next slot (100 ms at 600 rpm), its tokens first …
+    expect(h.limiter.nextAvailableAt()).toBeLessThanOrEqual(h.clock.now() + 100);
+    await step(h);
+    expect(h.source.calls.at(-1)).toHaveLength(5);
+    // … and the third error in a row backs the source off (2 s, then 4, 8 … 30 s).
+    await step(h);
     expect(h.limiter.nextAvailableAt()).toBeGreaterThanOrEqual(h.clock.now() + 2000);
     h.source.mode = 'ok';
     await step(h);
@@ -190,43 +197,11 @@ describe('TokenRefreshScheduler.processBatch', () => {
       expect(t.schedule.nextDueAt).toBeLessThanOrEqual(h.clock.now());
     }
     expect((await h.store.getToken(addr(0)))?.price).toBeNull();
-    await step(h);
+    // The failed write closed the store gate: the next request waits for a ping 1 s later.
+    await step(h, 1000);
     expect(updates).toHaveLength(4);
   });
 });
-
-/**
- * Run the scheduler's own loop on the ManualClock for `ms` of virtual time. Time moves only when
- * no refresh is being written (database I/O is real), so the clock never outruns a commit.
- */
-async function runLoop(h: Harness, ms: number): Promise<void> {
-  let writing = 0;
-  const realWrite = h.store.writeRefreshResults.bind(h.store);
-  h.store.writeRefreshResults = async (b) => {
-    writing++;
-    try {
-      return await realWrite(b);
-    } finally {
-      writing--;
-    }
-  };
-  const end = h.clock.now() + ms;
-  h.scheduler.start();
-  const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
-  while (h.clock.now() < end) {
-    await tick();
-    if (writing > 0) continue;
-    const next = h.clock.nextTimerAt();
-    await h.clock.advanceTo(Math.min(end, next ?? end));
-  }
-  const stopped = h.scheduler.stop(0);
-  while (writing > 0 || h.clock.pendingTimers > 0) {
-    await tick();
-    const next = h.clock.nextTimerAt();
-    if (writing === 0 && next !== null) await h.clock.advanceTo(next);
-  }
-  await stopped;
-}
 
 describe('TokenRefreshScheduler on large plans (requests in flight at once)', () => {
   // 1,200 rpm starts a request every 50 ms; a 200 ms round trip caps one-at-a-time at 300 rpm.

@@ -210,7 +210,7 @@ export function makeStatus(over: Partial<SchedulerStatus> = {}): SchedulerStatus
     policy: 'optimal',
     startedAt: T0,
     now: T0,
-    tokens: { active: 5, queued: 5, due: 2 },
+    tokens: { active: 5, queued: 5, due: 2, skipped: 0 },
     plan: {
       requestsPerMinute: 600,
       effectiveRequestsPerMinute: 540,
@@ -224,6 +224,7 @@ export function makeStatus(over: Partial<SchedulerStatus> = {}): SchedulerStatus
       errorsLastMinute: 2,
     },
     circuit: { state: 'closed', retryAt: null },
+    databaseDownSince: null,
     estimatedStaleness: 0.125,
     tiers: [
       { tier: 'CRITICAL', tokens: 2, refreshesPerMinute: 8, avgIntervalSeconds: 15 },

@@ -101,22 +101,54 @@ describe('RateLimiter', () => {
     expect(limiter.availableNow()).toBe(3);
   });
 
-  it('backoff sequence on consecutive failures: 2, 4, 8, 16, 30, 30 s; reset on success', () => {
+  it('backoff sequence once failures are consecutive: none for 1-2, then 2, 4, 8, 16, 30, 30 s; reset on success', () => {
     const clock = new ManualClock(0);
     const limiter = new RateLimiter({ clock, maxRequests: 9000, adaptive: false });
     const seen: number[] = [];
-    for (let i = 0; i < 6; i++) {
+    for (let i = 0; i < 8; i++) {
       limiter.recordFailure('server-error');
       seen.push(limiter.currentBackoffMs);
       expect(limiter.nextAvailableAt()).toBe(clock.now() + limiter.currentBackoffMs);
       clock.advance(limiter.currentBackoffMs);
     }
-    expect(seen).toEqual([2000, 4000, 8000, 16000, 30000, 30000]);
+    expect(seen).toEqual([0, 0, 2000, 4000, 8000, 16000, 30000, 30000]);
     limiter.recordSuccess();
     expect(limiter.currentBackoffMs).toBe(0);
     expect(limiter.nextAvailableAt()).toBe(clock.now());
     limiter.recordFailure('timeout');
+    expect(limiter.currentBackoffMs).toBe(0);
+  });
+
+  it('an isolated upstream error costs one request, not seconds of budget (5 % errors at 300 rpm)', () => {
+    // 1,000 requests at 300 rpm with every 20th failing: the seed's backoff-on-every-error lost
+    // 2 s (10 slots) per error, about half the plan.
+    const clock = new ManualClock(0);
+    const limiter = new RateLimiter({ clock, maxRequests: 300 });
+    for (let i = 0; i < 1000; i++) {
+      clock.advance(Math.max(0, limiter.nextAvailableAt() - clock.now()));
+      expect(limiter.tryAcquire()).toBe(true);
+      if (i % 20 === 19) limiter.recordFailure('server-error');
+      else limiter.recordSuccess();
+    }
+    // 1,000 starts 200 ms apart take 199.8 s, plus the window's 250 ms safety margin once per
+    // 300 starts; the old backoff added 50 × 2 s.
+    expect(clock.now()).toBeLessThanOrEqual(201_000);
+    expect(limiter.adaptiveFactor).toBe(1);
+  });
+
+  it('a 429 backs off at once (the server said so) and lowers the adaptive factor; 5xx do not', () => {
+    const clock = new ManualClock(0);
+    const limiter = new RateLimiter({ clock, maxRequests: 600 });
+    limiter.recordFailure('rate-limited');
     expect(limiter.currentBackoffMs).toBe(2000);
+    limiter.recordFailure('rate-limited');
+    expect(limiter.currentBackoffMs).toBe(4000);
+    limiter.recordSuccess();
+    for (let i = 0; i < 20; i++) {
+      limiter.recordFailure('server-error');
+      limiter.recordSuccess();
+    }
+    expect(limiter.adaptiveFactor).toBe(1);
   });
 
   it('Retry-After is honoured', () => {
@@ -190,7 +222,7 @@ describe('RateLimiter', () => {
     let done = false;
     const p = limiter.acquire().then(() => (done = true));
     await clock.advanceAsync(50);
-    limiter.recordFailure('server-error'); // now blocked until 2050
+    limiter.recordFailure('rate-limited'); // now blocked until 2050
     await clock.advanceAsync(60);
     expect(done).toBe(false);
     await clock.advanceAsync(1950);
