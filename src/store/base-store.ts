@@ -16,7 +16,8 @@ import type {
   TokenWithState,
 } from '../core/types.js';
 import { LOCK_CHANGE_WRITER, readChangeHorizon, readChanges, type ChangedTokens } from './change-feed.js';
-import { StoreClosedError, StoreError, StoreInputError } from './errors.js';
+import { errorCode, StoreClosedError, StoreError, StoreInputError } from './errors.js';
+import { importTokenStream, type ImportOptions, type ImportRow } from './import-tokens.js';
 import { maintainHistoryPartitions, type HistoryMaintenanceResult } from './history-partitions.js';
 import type { Executor, Queryable } from './executor.js';
 import { allMigrationsApplied, loadMigrations, runMigrations, type Migration } from './migrate.js';
@@ -309,6 +310,26 @@ export class BaseStore implements Store {
       }
       return sum;
     });
+  }
+
+  /**
+   * Streaming import in ONE transaction (import-tokens.ts). Not retried: the rows come from a
+   * stream that cannot be replayed; a failure rolls everything back and the caller runs it again.
+   */
+  async importTokens(
+    batches: AsyncIterable<ImportRow[]>,
+    now: number,
+    opts: ImportOptions = {},
+  ): Promise<UpsertResult & { rows: number }> {
+    checkNow(now, 'importTokens');
+    if (this.closed) throw new StoreClosedError('importTokens');
+    try {
+      return await importTokenStream(this.exec, batches, now, opts);
+    } catch (err) {
+      // The caller's own errors (a bad row found by its parser) pass through as they are.
+      if (err instanceof StoreInputError || !/^[0-9A-Z]{5}$/.test(errorCode(err) ?? '')) throw err;
+      throw new StoreError('importTokens', err, 1, false);
+    }
   }
 
   async updateTokenSettings(

@@ -74,6 +74,7 @@ export { BaseStore } from './base-store.js';
 export type { Executor, Queryable, QueryResult } from './executor.js';
 export { createPgStore, PgExecutor, PgStore } from './pg-store.js';
 export { createPgliteStore, PgliteExecutor, PgliteStore } from './pglite-store.js';
+export { ImportRowError } from './import-tokens.js';
 export {
   InvalidPriceError,
   StoreClosedError,

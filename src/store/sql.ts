@@ -226,8 +226,10 @@ const docField = (field: string, type: string): string =>
  * Existing rows: provided keys overwrite, omitted keys keep their value. New rows take defaults.
  * Rank history: a row for every new token with a rank and every update that changes the rank.
  */
-export const UPSERT_TOKENS = `WITH ts AS (SELECT to_timestamp($2::float8 / 1000.0) AS now),
-input AS (SELECT e.doc, e.doc->>'address' AS address FROM jsonb_array_elements($1::jsonb) AS e(doc)),
+const upsertTokensSql = (
+  input: string,
+): string => `WITH ts AS (SELECT to_timestamp($2::float8 / 1000.0) AS now),
+input AS (${input}),
 old AS (SELECT t.id, t.address, t.rank FROM tokens t JOIN input i ON i.address = t.address),
 upd AS (
   UPDATE tokens t SET
@@ -268,6 +270,30 @@ rh AS (
 )
 SELECT (SELECT count(*) FROM ins)::int AS inserted, (SELECT count(*) FROM upd)::int AS updated,
   (SELECT count(*) FROM rh)::int AS rank_rows`;
+
+export const UPSERT_TOKENS = upsertTokensSql(
+  `SELECT e.doc, e.doc->>'address' AS address FROM jsonb_array_elements($1::jsonb) AS e(doc)`,
+);
+
+/**
+ * The streaming import's staging table (import-tokens.ts): one row per file row, its line
+ * number, its address and its validated doc. Temporary: it goes away at COMMIT or ROLLBACK.
+ */
+export const CREATE_IMPORT_STAGING = `CREATE TEMP TABLE trs_import (
+  line integer NOT NULL, address text COLLATE "C" NOT NULL, doc jsonb NOT NULL) ON COMMIT DROP`;
+export const COPY_IMPORT_STAGING = `COPY trs_import (line, address, doc) FROM STDIN`;
+/** $1 jsonb array of {line, address, doc} (PGlite: the staging rows in chunks). */
+export const INSERT_IMPORT_STAGING = `INSERT INTO trs_import (line, address, doc)
+SELECT (e->>'line')::int, e->>'address', e->'doc' FROM jsonb_array_elements($1::jsonb) AS e`;
+export const INDEX_IMPORT_STAGING = `CREATE INDEX ON trs_import (line)`;
+/** The second occurrence of the first address that appears twice, or no row. */
+export const FIND_IMPORT_DUPLICATE = `SELECT address, min(line) AS first_line, max(line) AS line FROM trs_import
+GROUP BY address HAVING count(*) > 1 ORDER BY max(line) LIMIT 1`;
+export const IMPORT_LINE_RANGE = `SELECT coalesce(min(line), 0) AS lo, coalesce(max(line), 0) AS hi FROM trs_import`;
+/** UPSERT_TOKENS over the staged rows with $1 < line <= $5. */
+export const UPSERT_STAGED_TOKENS = upsertTokensSql(
+  `SELECT s.doc, s.address FROM trs_import s WHERE s.line > $1::int AND s.line <= $5::int`,
+);
 
 const settingsSet = `
   refresh_interval_seconds = CASE WHEN $2::jsonb ? 'refresh_interval_seconds'

@@ -17,8 +17,9 @@ import type {
 } from '../core/types.js';
 import type { ChangedTokens } from './change-feed.js';
 import type { HistoryMaintenanceResult } from './history-partitions.js';
+import type { ImportOptions, ImportRow } from './import-tokens.js';
 
-export type { ChangedTokens, HistoryMaintenanceResult };
+export type { ChangedTokens, HistoryMaintenanceResult, ImportOptions, ImportRow };
 
 export const PARTITION_COUNT = 64;
 
@@ -125,6 +126,15 @@ export interface Store {
 
   /** Import: upsert by address in ONE transaction; rank history row when a rank is set/changes. */
   upsertTokens(rows: readonly TokenInput[], now: number): Promise<UpsertResult>;
+  /**
+   * Streaming import: upsert rows as they are parsed, ONE transaction, memory bounded by one
+   * batch. A bad row (thrown by the source or found here) writes nothing.
+   */
+  importTokens(
+    batches: AsyncIterable<ImportRow[]>,
+    now: number,
+    opts?: ImportOptions,
+  ): Promise<UpsertResult & { rows: number }>;
   /** Update one token's settings; null when no such token. */
   updateTokenSettings(
     addressOrId: string | number,

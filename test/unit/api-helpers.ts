@@ -78,6 +78,9 @@ export class FakeStore implements Store {
   async maintainHistory(): Promise<never> {
     return notInFake('maintainHistory');
   }
+  async importTokens(): Promise<never> {
+    return notInFake('importTokens');
+  }
   async writeRefreshResults(): Promise<never> {
     return notInFake('writeRefreshResults');
   }
