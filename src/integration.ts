@@ -18,6 +18,7 @@ import { type Config, batchSpacingMs, defaultPriceUrl, loadConfig } from './conf
 import { createPriceSource, isMintAddress, type PriceSource } from './sources/index.js';
 import { PriceClient } from './sources/price-client.js';
 import { openStore } from './store/index.js';
+import { waitForDatabase } from './store/wait.js';
 import type { Store, TokenSettings } from './store/types.js';
 import { TokenRefreshScheduler, type Logger } from './scheduler/scheduler.js';
 import type { SchedulerEventName, SchedulerEvents, SchedulerStatus } from './scheduler/types.js';
@@ -50,6 +51,11 @@ export interface TokenRefreshOptions extends Partial<Config> {
   breaker?: { failureThreshold?: number; cooldownMs?: number };
   /** Run price history retention at start and hourly (default true). */
   historyMaintenance?: boolean;
+  /**
+   * Wait for an unreachable database at start (ping, retry 1 s doubling to 30 s, logged) instead
+   * of failing; abort with the signal. Default: no wait.
+   */
+  waitForDatabase?: boolean | { signal?: AbortSignal };
 }
 
 /**
@@ -133,8 +139,13 @@ export class TokenRefreshIntegration implements ApiService {
         databaseUrl: config.databaseUrl ?? undefined,
         dataDir: config.dataDir,
         historyMinChange: config.historyMinChange,
+        migrate: false, // below, after waiting for the database if asked to
       }));
     try {
+      if (opts.waitForDatabase) {
+        const signal = typeof opts.waitForDatabase === 'object' ? opts.waitForDatabase.signal : undefined;
+        await waitForDatabase(() => store.ping(), { clock, logger, signal });
+      }
       if (opts.migrate !== false) await store.migrate();
       const source =
         givenSource ??

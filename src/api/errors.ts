@@ -3,6 +3,7 @@
  * is a short stable code and `message` says what was wrong and what the caller can do. Nothing
  * secret (admin token, API key, SQL, stack) ever goes into `message`.
  */
+import { StoreInputError } from '../store/errors.js';
 
 export type ApiErrorCode =
   | 'bad_request'
@@ -113,4 +114,16 @@ export function codeForStatus(status: number): ApiErrorCode {
     default:
       return status >= 500 ? 'internal' : 'bad_request';
   }
+}
+
+/**
+ * The ApiError an error thrown by a handler answers as, or null when it is not the caller's
+ * doing (the server then answers 500 and logs it). A StoreInputError is a value the store refused
+ * before any SQL ran (a limit from core/limits.ts): the caller's mistake, so a 400 with the
+ * store's message (field, accepted range, value) — never a 500.
+ */
+export function toApiError(err: unknown): ApiError | null {
+  if (err instanceof ApiError) return err;
+  if (err instanceof StoreInputError) return new BadRequestError(err.message);
+  return null;
 }

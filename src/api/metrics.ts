@@ -91,6 +91,12 @@ export class ApiMetrics {
     help: 'Token-level misses (quote missing or invalid while the price API answered)',
     registers: [this.registry],
   });
+  private readonly heldPrices = new Counter({
+    name: 'token_refresh_prices_held_total',
+    help: 'Implausible quotes held back unwritten (held), then confirmed and written, or dropped',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
   private readonly limiterWait = new Counter({
     name: 'token_refresh_limiter_wait_seconds_total',
     help: 'Seconds refresh batches spent waiting on the rate limiter (when the scheduler reports it)',
@@ -156,6 +162,9 @@ export class ApiMetrics {
       s.on('batch:failed', (e) => this.onBatchFailed(e)),
       s.on('rate-limited', () => this.rateLimited.inc()),
       s.on('token:failed', () => this.tokenFailures.inc()),
+      s.on('price:held', () => this.heldPrices.inc({ outcome: 'held' })),
+      s.on('price:confirmed', () => this.heldPrices.inc({ outcome: 'confirmed' })),
+      s.on('price:dropped', () => this.heldPrices.inc({ outcome: 'dropped' })),
     );
   }
 

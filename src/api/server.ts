@@ -16,7 +16,7 @@ import fastifyWebsocket from '@fastify/websocket';
 import { assertSafeBinding, createAdminGuard, isCrossOrigin, normaliseAdminToken } from './auth.js';
 import { AdmissionGate, type AdmissionOptions } from './admission.js';
 import { systemClock } from '../core/clock.js';
-import { ApiError, codeForStatus } from './errors.js';
+import { ApiError, codeForStatus, toApiError } from './errors.js';
 import { ApiMetrics } from './metrics.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { registerRoutes } from './routes.js';
@@ -140,8 +140,9 @@ export async function buildServer(service: ApiService, config: ApiServerConfig):
   });
 
   app.setErrorHandler((err: FastifyError, req, reply) => {
-    if (err instanceof ApiError) {
-      return reply.code(err.statusCode).headers(err.headers).send(err.toBody());
+    const apiError = toApiError(err);
+    if (apiError) {
+      return reply.code(apiError.statusCode).headers(apiError.headers).send(apiError.toBody());
     }
     if (err.validation) {
       return reply.code(400).send({ error: 'bad_request', message: err.message });

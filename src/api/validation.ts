@@ -4,11 +4,18 @@
  * and no type coercion happens on bodies (the string "true" is not a boolean).
  */
 import { z } from 'zod';
+import {
+  ADDRESS_PATTERN,
+  TOKEN_FIELD_RULES,
+  TOKEN_LIMITS,
+  tokenFieldProblem,
+  type TokenField,
+} from '../core/limits.js';
 import type { TokenSettings, TokenSortField } from '../store/types.js';
 import { BadRequestError } from './errors.js';
 
-/** Solana addresses are base58 (no 0, O, I, l), 32–44 characters. */
-export const ADDRESS_RE = /^[1-9A-HJ-NP-Za-km-z]{32,44}$/;
+/** Solana addresses are base58 (no 0, O, I, l), 32–44 characters (core/limits.ts). */
+export const ADDRESS_RE = ADDRESS_PATTERN;
 
 export const TOKEN_SORT_FIELDS = [
   'id',
@@ -30,17 +37,17 @@ export const LIMITS = {
   listLimitDefault: 50,
   offsetMax: 10_000_000,
   searchMaxLength: 64,
-  refreshIntervalMin: 15,
-  refreshIntervalMax: 3600,
-  /** Manual boost bounds: tier scores are 10..1000, contest +300, volume +200. */
-  priorityScoreMin: -100_000,
-  priorityScoreMax: 100_000,
-  metadataMaxKeys: 64,
-  metadataMaxBytes: 16 * 1024,
+  // Token-field limits come from core/limits.ts (the one home of every token limit).
+  refreshIntervalMin: TOKEN_LIMITS.refresh_interval_seconds.min,
+  refreshIntervalMax: TOKEN_LIMITS.refresh_interval_seconds.max,
+  priorityScoreMin: TOKEN_LIMITS.priority_score.min,
+  priorityScoreMax: TOKEN_LIMITS.priority_score.max,
+  metadataMaxKeys: TOKEN_LIMITS.metadata.maxKeys,
+  metadataMaxBytes: TOKEN_LIMITS.metadata.maxBytes,
 } as const;
 
 export const addressParamsSchema = z.strictObject({
-  address: z.string().regex(ADDRESS_RE, 'must be a base58 Solana address of 32 to 44 characters'),
+  address: z.string().regex(ADDRESS_RE, `must be ${TOKEN_FIELD_RULES.address.expects}`),
 });
 
 const digits = (max: number) =>
@@ -65,14 +72,31 @@ export const listQuerySchema = z.strictObject({
 
 export const emptyQuerySchema = z.strictObject({});
 
+/**
+ * The zod shapes below state the limits (so the OpenAPI document shows them); the shared rule
+ * from core/limits.ts is applied on top, so a value zod lets through that the store would refuse
+ * (or the other way round) cannot exist.
+ */
+const followsRule = (field: TokenField) =>
+  [
+    (v: unknown) => tokenFieldProblem(field, v) === null,
+    { message: `must be ${TOKEN_FIELD_RULES[field].expects}` },
+  ] as const;
+
 const metadataSchema = z
-  .record(z.string().max(64, 'keys must be at most 64 characters'), z.unknown())
+  .record(
+    z
+      .string()
+      .max(
+        TOKEN_LIMITS.metadata.maxKeyLength,
+        `keys must be at most ${TOKEN_LIMITS.metadata.maxKeyLength} characters`,
+      ),
+    z.unknown(),
+  )
   .refine((m) => Object.keys(m).length <= LIMITS.metadataMaxKeys, {
     message: `must have at most ${LIMITS.metadataMaxKeys} keys`,
   })
-  .refine((m) => JSON.stringify(m).length <= LIMITS.metadataMaxBytes, {
-    message: `must serialise to at most ${LIMITS.metadataMaxBytes} bytes of JSON`,
-  });
+  .refine(...followsRule('metadata'));
 
 export const settingsBodySchema = z
   .strictObject({
@@ -82,11 +106,14 @@ export const settingsBodySchema = z
       .min(LIMITS.refreshIntervalMin, `must be at least ${LIMITS.refreshIntervalMin}`)
       .max(LIMITS.refreshIntervalMax, `must be at most ${LIMITS.refreshIntervalMax}`)
       .nullable()
+      .refine(...followsRule('refresh_interval_seconds'))
       .optional(),
     priority_score: z
-      .number({ error: 'must be a finite number' })
+      .number({ error: 'must be a whole number' })
+      .int('must be a whole number')
       .min(LIMITS.priorityScoreMin, `must be at least ${LIMITS.priorityScoreMin}`)
       .max(LIMITS.priorityScoreMax, `must be at most ${LIMITS.priorityScoreMax}`)
+      .refine(...followsRule('priority_score'))
       .optional(),
     is_active: z.boolean({ error: 'must be true or false' }).optional(),
     metadata: metadataSchema.optional(),

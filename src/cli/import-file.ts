@@ -4,6 +4,7 @@
  * import with its line number (CSV: the physical line; JSON: the array index), so a failed import
  * writes nothing. Unknown columns are ignored with one warning.
  */
+import { tokenFieldProblem, type TokenField } from '../core/limits.js';
 import type { TokenInput } from '../store/types.js';
 
 export class ImportError extends Error {
@@ -29,8 +30,6 @@ const KNOWN = [
   'is_active',
 ] as const;
 type Known = (typeof KNOWN)[number];
-
-const BASE58 = /^[1-9A-HJ-NP-Za-km-z]{32,44}$/;
 
 /** Parse CSV text into records with their starting line numbers (RFC 4180 quoting). */
 export function parseCsv(text: string): { line: number; fields: string[] }[] {
@@ -90,72 +89,45 @@ function toBool(v: unknown, field: string, line: number): boolean {
   throw new ImportError(line, `${field}: expected true/false/1/0, got ${JSON.stringify(v)}`);
 }
 
-function toNum(
-  v: unknown,
-  field: string,
-  line: number,
-  opts: { int?: boolean; min?: number; max?: number },
-): number {
+/** A CSV cell or JSON value as a number; the range and integer-ness are the shared rule's job. */
+function toNum(v: unknown, field: string, line: number): number {
   const n = typeof v === 'number' ? v : Number(String(v).trim());
-  if (typeof v === 'string' && v.trim() === '') throw new ImportError(line, `${field}: empty`);
   if (!Number.isFinite(n)) throw new ImportError(line, `${field}: not a number: ${JSON.stringify(v)}`);
-  if (opts.int && !Number.isInteger(n)) throw new ImportError(line, `${field}: must be an integer, got ${n}`);
-  if (opts.min !== undefined && n < opts.min)
-    throw new ImportError(line, `${field}: must be >= ${opts.min}, got ${n}`);
-  if (opts.max !== undefined && n > opts.max)
-    throw new ImportError(line, `${field}: must be <= ${opts.max}, got ${n}`);
   return n;
 }
 
 const isBlank = (v: unknown) => v === null || v === undefined || (typeof v === 'string' && v.trim() === '');
 
-/** Validate one record (keys = column names) into a TokenInput. */
+/** Apply the field's rule from core/limits.ts (the same one the store and the API apply). */
+function checked<T>(field: TokenField, value: T, line: number, raw: unknown = value): T {
+  const problem = tokenFieldProblem(field, value);
+  if (problem !== null) throw new ImportError(line, `${field}: ${problem}, got ${JSON.stringify(raw)}`);
+  return value;
+}
+
+const NULLABLE_NUMBERS = ['decimals', 'rank', 'volume_24h', 'refresh_interval_seconds'] as const;
+
+/**
+ * Validate one record (keys = column names; values CSV text or JSON values) into a TokenInput.
+ * CSV text is converted first (empty = null, or omitted where the column has no null), then every
+ * field goes through the shared rule, so a row this accepts is a row the store accepts.
+ */
 export function toTokenInput(rec: Record<string, unknown>, line: number): TokenInput {
   const address = typeof rec.address === 'string' ? rec.address.trim() : rec.address;
-  if (typeof address !== 'string' || !BASE58.test(address)) {
-    throw new ImportError(
-      line,
-      `address: not a base58 mint address (32–44 characters): ${JSON.stringify(rec.address ?? null)}`,
-    );
+  const row: TokenInput = { address: checked('address', address, line, rec.address ?? null) as string };
+  for (const k of ['symbol', 'name'] as const) {
+    if (k in rec) row[k] = checked(k, isBlank(rec[k]) ? null : String(rec[k]).trim(), line, rec[k]);
   }
-  const row: TokenInput = { address };
-  const str = (k: 'symbol' | 'name', max: number) => {
-    if (!(k in rec)) return;
-    if (isBlank(rec[k])) row[k] = null;
-    else {
-      const s = String(rec[k]).trim();
-      if (s.length > max) throw new ImportError(line, `${k}: longer than ${max} characters`);
-      row[k] = s;
-    }
-  };
-  str('symbol', 32);
-  str('name', 128);
-  if ('decimals' in rec)
-    row.decimals = isBlank(rec.decimals)
-      ? null
-      : toNum(rec.decimals, 'decimals', line, { int: true, min: 0, max: 18 });
-  if ('rank' in rec)
-    row.rank = isBlank(rec.rank) ? null : toNum(rec.rank, 'rank', line, { int: true, min: 1 });
-  if ('volume_24h' in rec)
-    row.volume_24h = isBlank(rec.volume_24h) ? null : toNum(rec.volume_24h, 'volume_24h', line, { min: 0 });
-  if ('in_contest' in rec && !isBlank(rec.in_contest))
-    row.in_contest = toBool(rec.in_contest, 'in_contest', line);
+  for (const k of NULLABLE_NUMBERS) {
+    if (k in rec) row[k] = checked(k, isBlank(rec[k]) ? null : toNum(rec[k], k, line), line, rec[k]);
+  }
   if ('priority_score' in rec && !isBlank(rec.priority_score)) {
-    row.priority_score = toNum(rec.priority_score, 'priority_score', line, {
-      min: -1_000_000,
-      max: 1_000_000,
-    });
+    const n = toNum(rec.priority_score, 'priority_score', line);
+    row.priority_score = checked('priority_score', n, line, rec.priority_score);
   }
-  if ('refresh_interval_seconds' in rec) {
-    row.refresh_interval_seconds = isBlank(rec.refresh_interval_seconds)
-      ? null
-      : toNum(rec.refresh_interval_seconds, 'refresh_interval_seconds', line, {
-          int: true,
-          min: 15,
-          max: 3600,
-        });
+  for (const k of ['in_contest', 'is_active'] as const) {
+    if (k in rec && !isBlank(rec[k])) row[k] = toBool(rec[k], k, line);
   }
-  if ('is_active' in rec && !isBlank(rec.is_active)) row.is_active = toBool(rec.is_active, 'is_active', line);
   return row;
 }
 

@@ -41,8 +41,28 @@ export interface RefreshPolicy {
   /**
    * Optional: fold an observed log-return r over dtSeconds into the token's learned state and
    * return the new σ state to persist (the optimal policy also learns jump rates here).
+   * Same as propose(token, r, dt).apply() where the policy has propose().
    */
   observe?(token: PolicyToken, r: number, dtSeconds: number): { sigma: number | null; sigmaSamples: number };
+  /**
+   * Optional, two-phase observe(): what the observation would teach, without learning it yet.
+   * The scheduler calls apply() only after the refresh's write has committed, so a failed write
+   * and its retry never count the same return twice.
+   */
+  propose?(token: PolicyToken, r: number, dtSeconds: number): ObservationProposal;
   /** Optional: the σ the policy plans this token with (prior for unknowns). */
   sigma?(token: PolicyToken): number;
+  /** Optional: the token's learned rate of stale-making jumps, per second (0 = none seen). */
+  jumpRate?(token: PolicyToken): number;
+}
+
+/** The learned state one observation would produce (see RefreshPolicy.propose). */
+export interface ObservationProposal {
+  /** The new σ state, to persist with the write (ScheduleState.sigma/sigmaSamples). */
+  readonly sigma: number | null;
+  readonly sigmaSamples: number;
+  /** Whether the return counts as a jump (learned by apply()). */
+  readonly jump: boolean;
+  /** Learn it: call once, after the write that carries `sigma` committed. */
+  apply(): void;
 }

@@ -1,11 +1,12 @@
 /**
- * The seed's tiered policy, exactly as DESIGN.md "The seed's rules" states it: the tier table
- * (data, editable), the priority score, the volatility factor, the interval formula and the
- * stretch that keeps total demand within the plan's capacity.
+ * The seed's tiered policy, exactly as the seed's rules state it: the tier table (data,
+ * editable), the priority score, the volatility factor, the interval formula and the stretch that
+ * keeps total demand within the plan's capacity.
  *
  * Every function validates its inputs and throws a RangeError naming the bad field: a NaN that
  * slipped through here would become a NaN due time in the queue and a token that is never (or
- * always) refreshed.
+ * always) refreshed. No value core/limits.ts allows throws: the limits there are the contract,
+ * and the scheduler must never stop over one token's stored data.
  */
 import type { TierDef, TierName, TokenAttributes } from './types.js';
 
@@ -191,19 +192,30 @@ export function volumeBonus(volume24h: number | null): number {
 }
 
 /**
+ * The floor of the priority score. The manual `priority_score` may be negative (core/limits.ts:
+ * −100,000 to 100,000), so the sum can be ≤ 0, but the optimal planner needs a weight > 0 (its
+ * KKT condition w·U(T) = μ has no finite T at w ≤ 0) and the queue refuses negative priorities.
+ * Below 1 the sum is clamped to 1: a demoted token is still refreshed, at a tenth of the weight of
+ * the least important ranked token (INACTIVE scores 10), and no stored value can stop the plan.
+ */
+export const MIN_PRIORITY_SCORE = 1;
+
+/**
  * Priority score = effective tier score + manual priority_score + (in contest ? 300 : 0)
- * + volume bonus. priority_score is a manual boost and must be >= 0 (the queue orders by this
- * number and rejects negatives).
+ * + volume bonus, floored at MIN_PRIORITY_SCORE. The manual boost may be negative (a demotion).
  */
 export function calculatePriorityScore(
   token: TokenAttributes,
   tiers: readonly TierDef[] = DEFAULT_TIERS,
 ): number {
-  requireNonNegative('priority_score', token.priority_score);
+  requireFinite('priority_score', token.priority_score);
   const tier = effectiveTier(token, tiers);
-  return (
-    tier.score + token.priority_score + (token.in_contest ? CONTEST_BONUS : 0) + volumeBonus(token.volume_24h)
-  );
+  const sum =
+    tier.score +
+    token.priority_score +
+    (token.in_contest ? CONTEST_BONUS : 0) +
+    volumeBonus(token.volume_24h);
+  return Math.max(MIN_PRIORITY_SCORE, sum);
 }
 
 // ---------------------------------------------------------------------------------------------

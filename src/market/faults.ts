@@ -32,6 +32,13 @@ export interface Faults {
   badPriceKinds: BadPriceKind[];
   /** Probability a request is answered for only a random part (at least one fewer) of its ids. */
   partialRate: number;
+  /**
+   * Per-mint probability a valid-looking but wrong price is sent: the true price × `scaleFactor`
+   * (a broken proxy or a decimals bug). Never recorded as served.
+   */
+  scaleRate: number;
+  /** The factor of `scaleRate` (default 1e6; any finite number > 0). */
+  scaleFactor: number;
 }
 
 export const NO_FAULTS: Readonly<Faults> = Object.freeze({
@@ -43,6 +50,8 @@ export const NO_FAULTS: Readonly<Faults> = Object.freeze({
   badPriceRate: 0,
   badPriceKinds: Object.freeze([...BAD_PRICE_KINDS]) as BadPriceKind[],
   partialRate: 0,
+  scaleRate: 0,
+  scaleFactor: 1e6,
 });
 
 const RATE_KEYS = [
@@ -52,6 +61,7 @@ const RATE_KEYS = [
   'omitRate',
   'badPriceRate',
   'partialRate',
+  'scaleRate',
 ] as const;
 
 /** Merges `patch` over `base`, rejecting anything out of range (naming the field). */
@@ -80,6 +90,13 @@ export function mergeFaults(base: Readonly<Faults>, patch: Partial<Faults> | und
       throw new RangeError(`market faults.latencyMs needs 0 <= min <= max (finite ms), got ${min}..${max}`);
     }
     out.latencyMs = { min, max };
+  }
+  if (patch.scaleFactor !== undefined) {
+    const f = patch.scaleFactor;
+    if (typeof f !== 'number' || !(f > 0) || !Number.isFinite(f)) {
+      throw new RangeError(`market faults.scaleFactor must be a finite number > 0, got ${String(f)}`);
+    }
+    out.scaleFactor = f;
   }
   if (patch.badPriceKinds !== undefined) {
     const kinds = patch.badPriceKinds;

@@ -84,6 +84,18 @@ export class PriceBook {
     return Math.round((Math.exp(this.logP[i]! - refLog) - 1) * 1e6) / 1e4;
   }
 
+  /** Moves the true price of `mint` by `factor` at time `t` (a jump made by hand). */
+  move(mint: string, factor: number, t: number): boolean {
+    const i = this.index.get(mint);
+    if (i === undefined) return false;
+    if (!(factor > 0) || !Number.isFinite(factor)) {
+      throw new RangeError(`market: a price move factor must be a finite number > 0, got ${factor}`);
+    }
+    this.advance(i, t);
+    this.logP[i] = Math.min(Math.log(1e11), Math.max(Math.log(1e-11), this.logP[i]! + Math.log(factor)));
+    return true;
+  }
+
   blockId(t: number): number {
     return BLOCK_BASE + Math.max(0, Math.floor((t - this.startMs) / SLOT_MS));
   }

@@ -34,6 +34,11 @@ export interface MarketOptions {
   faults?: Partial<Faults>;
   /** Request-log entries kept (default 100 000). */
   logCapacity?: number;
+  /**
+   * Ids accepted per request, below the API's own limit (50 on v3): a larger request is answered
+   * 414 URI Too Long, as a proxy with a short URL limit would. Default: the API's limit.
+   */
+  maxIdsPerRequest?: number;
 }
 
 /** Valid prices remembered per mint for servedPrices() (oldest dropped beyond this). */
@@ -55,6 +60,8 @@ export interface MarketServer {
   setRpm(rpm: number | null): void;
   /** True current prices by mint (all tokens, or the given ones that exist). */
   truth(ids?: readonly string[]): Map<string, number>;
+  /** Moves a token's true price by `factor` at once (a real jump, for tests); false if unknown. */
+  movePrice(mint: string, factor: number): boolean;
   /**
    * Every valid price this market served for `mint` (oldest first, last 1000): lets tests check
    * that a stored price really came from the market and never from a faulty answer.
@@ -210,6 +217,13 @@ export async function startMarket(options: MarketOptions = {}): Promise<MarketSe
     }
     if (ids.length === 0)
       return reply(400, { error: 'Bad Request', message: 'query parameter ids is required' }, headers);
+    if (options.maxIdsPerRequest !== undefined && ids.length > options.maxIdsPerRequest) {
+      return reply(
+        414,
+        { error: 'URI Too Long', message: `at most ${options.maxIdsPerRequest} ids` },
+        headers,
+      );
+    }
     if (ids.length > MAX_IDS[version]) {
       return reply(
         400,
@@ -305,6 +319,7 @@ export async function startMarket(options: MarketOptions = {}): Promise<MarketSe
       }
       return out;
     },
+    movePrice: (mint, factor) => book.move(mint, factor, clock.now()),
     servedPrices: (mint) => [...(served.get(mint) ?? [])],
     requestLog: (sinceSeq) => log.list(sinceSeq),
     close() {

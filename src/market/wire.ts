@@ -47,6 +47,8 @@ export function buildAnswer(
     let value: unknown = price;
     if (faults.badPriceRate > 0 && rng.next() < faults.badPriceRate) {
       value = badPriceValue(rng.pick(faults.badPriceKinds), price);
+    } else if (faults.scaleRate > 0 && rng.next() < faults.scaleRate) {
+      value = price * faults.scaleFactor;
     } else {
       onServed?.(mint, price);
     }

@@ -3,7 +3,7 @@
  * (updated / unchanged / missing / invalid), write everything in ONE transaction, and only after
  * the commit apply the new state to the in-memory tokens.
  *
- * Failure rules (DESIGN.md):
+ * Failure rules (docs/design.md):
  *  - An upstream failure (429, 5xx, timeout, malformed answer, open circuit) is the source's
  *    fault: the limiter/breaker back off the source; no token is charged a miss.
  *  - A missing or invalid quote backs that token off (2 s doubling to 5 min). A token is
@@ -12,25 +12,47 @@
  *    answers nothing, never deactivates anything.
  *  - A failed write is retried once more here (the store already retries transient errors);
  *    after that the batch's tokens are left exactly as they were.
+ *
+ * Learning is two-phase for the same reason: what a quote teaches (σ state, jump count, the
+ * plausibility guard's held quotes) is computed before the write as a proposal and applied only
+ * after the commit, so a failed write and its retry never count one return twice and a write
+ * that fails for good leaves nothing learned.
+ *
+ * Plausibility (price-guard.ts, core/plausibility.ts): a valid quote whose move from the stored
+ * price is far outside the token's learned behaviour is not written; the token is fetched again
+ * at once and the quote written only if the next one confirms it.
  */
+import { isValidPrice } from '../core/limits.js';
 import type { Clock } from '../core/clock.js';
-import type { RefreshPolicy } from '../core/policy.js';
+import type { ObservationProposal, RefreshPolicy } from '../core/policy.js';
 import type { PriceObservation, ScheduleState, TokenMiss } from '../core/types.js';
-import { VolatilityEstimator } from '../core/volatility.js';
+import { DEFAULT_PRIOR_SIGMA, VolatilityEstimator } from '../core/volatility.js';
 import type { PriceClient } from '../sources/price-client.js';
 import type { FetchPricesResult } from '../sources/types.js';
 import type { Store } from '../store/types.js';
+import { type GuardDecision, PriceGuard, type PriceGuardOptions } from './price-guard.js';
 import type { Logger } from './scheduler.js';
 import { type DeactivationRule, type SchedToken, missBackoffMs, shouldDeactivate } from './token-state.js';
-import type { PriceUpdatedEvent, TokenFailedEvent } from './types.js';
+import type {
+  PriceConfirmedEvent,
+  PriceDroppedEvent,
+  PriceHeldEvent,
+  PriceUpdatedEvent,
+  TokenFailedEvent,
+} from './types.js';
 
 export type TokenResult =
   | { status: 'updated'; price: number; changed: boolean }
   | { status: 'missing' | 'invalid'; reason: string; retryAt: number }
+  /** A valid quote held back as implausible: nothing written, the token is fetched again. */
+  | { status: 'held'; reason: string; heldPrice: number; retryAt: number }
   | { status: 'failed' | 'skipped'; reason: string };
 
 type BatchEvent =
   | { type: 'price'; payload: PriceUpdatedEvent }
+  | { type: 'held'; payload: PriceHeldEvent }
+  | { type: 'confirmed'; payload: PriceConfirmedEvent }
+  | { type: 'dropped'; payload: PriceDroppedEvent }
   | { type: 'failed'; payload: TokenFailedEvent }
   | { type: 'deactivated'; payload: { address: string; tokenId: number; reason: string; at: number } };
 
@@ -63,6 +85,8 @@ export interface BatchProcessorOptions {
   logger: Logger;
   /** Pause before the scheduler-level write retry (ms). */
   writeRetryDelayMs?: number;
+  /** Plausibility guard thresholds (defaults in core/plausibility.ts). */
+  plausibility?: PriceGuardOptions;
 }
 
 /** A miss counts towards deactivation only if the source delivered a valid quote this recently. */
@@ -79,24 +103,28 @@ export class StoreWriteError extends Error {
   }
 }
 
-function isValidPrice(p: unknown): p is number {
-  return typeof p === 'number' && Number.isFinite(p) && p > 0 && p < 1e12;
-}
-
 interface Pending {
   t: SchedToken;
   schedule: ScheduleState;
   price?: number;
   lastPriceChangeAt?: number | null;
   sigma?: { sigma: number | null; sigmaSamples: number };
+  /** What the observation teaches the policy, applied after the commit. */
+  learn?: ObservationProposal;
+  /** The plausibility guard's decision, applied after the commit. */
+  guard?: GuardDecision;
   result: TokenResult;
 }
 
 export class BatchProcessor {
   private readonly volatility = new VolatilityEstimator();
   private lastQuoteAt = -Infinity;
+  /** Held implausible quotes and the held / confirmed / dropped counts. */
+  readonly guard: PriceGuard;
 
-  constructor(private readonly o: BatchProcessorOptions) {}
+  constructor(private readonly o: BatchProcessorOptions) {
+    this.guard = new PriceGuard(o.plausibility);
+  }
 
   async process(batch: SchedToken[], highPriority: boolean, signal?: AbortSignal): Promise<BatchOutcome> {
     const started = this.o.clock.now();
@@ -124,6 +152,9 @@ export class BatchProcessor {
     for (const t of batch) {
       const q = answer.quotes.get(t.address);
       if (q && isValidPrice(q.price)) {
+        const p = this.planQuote(t, q.price, now);
+        pending.push(p);
+        if (p.result.status !== 'updated') continue;
         successes.push({
           tokenId: t.id,
           price: q.price,
@@ -132,7 +163,6 @@ export class BatchProcessor {
           blockId: q.blockId,
           source: this.o.sourceName,
         });
-        pending.push(this.planSuccess(t, q.price, now));
       } else {
         const reason = q
           ? `invalid price ${String(q.price)}`
@@ -145,7 +175,7 @@ export class BatchProcessor {
       .filter(
         (p) =>
           sourceHealthy &&
-          p.result.status !== 'updated' &&
+          (p.result.status === 'missing' || p.result.status === 'invalid') &&
           shouldDeactivate(p.schedule, now, this.o.deactivation),
       )
       .map((p) => p.t.id);
@@ -177,7 +207,14 @@ export class BatchProcessor {
     for (const p of pending) {
       const { t } = p;
       t.schedule = p.schedule;
-      if (p.result.status === 'updated') {
+      p.learn?.apply();
+      if (p.guard) {
+        this.guard.commit(t.id, p.guard);
+        this.guardEvents(t, p.guard, p.price!, now, events);
+      }
+      if (p.result.status === 'held') {
+        perToken.set(t.id, p.result);
+      } else if (p.result.status === 'updated') {
         updated++;
         const change = changedById.get(t.id);
         const changed = change !== undefined;
@@ -242,15 +279,41 @@ export class BatchProcessor {
     };
   }
 
+  /** A valid quote: held back by the plausibility guard, or planned as a success. */
+  private planQuote(t: SchedToken, price: number, now: number): Pending {
+    const policy = this.o.policy;
+    const sigmaNow = policy.sigma ? policy.sigma(t) : this.volatility.estimate(t, DEFAULT_PRIOR_SIGMA);
+    const guard = this.guard.decide(t, price, now, sigmaNow, policy.jumpRate?.(t) ?? 0);
+    if (guard.kind !== 'hold') return { ...this.planSuccess(t, price, now), guard };
+    const schedule: ScheduleState = { ...t.schedule, tokenId: t.id, nextDueAt: guard.refetchAt };
+    const reason =
+      `price ${price} held: a move of ×${Math.exp(guard.verdict.logMove).toPrecision(3)} from the ` +
+      `stored ${t.price} is implausible here; written only if the next quote confirms it`;
+    return {
+      t,
+      schedule,
+      price,
+      guard,
+      result: { status: 'held', reason, heldPrice: price, retryAt: guard.refetchAt },
+    };
+  }
+
   private planSuccess(t: SchedToken, price: number, now: number): Pending {
     let sigma = { sigma: t.sigma, sigmaSamples: t.sigmaSamples };
+    let learn: ObservationProposal | undefined;
     if (t.price !== null && t.price > 0 && t.lastRefreshSuccess !== null && now > t.lastRefreshSuccess) {
-      // Same learning path as the simulator: the policy's own estimator when it has one.
+      // Same learning path as the simulator: the policy's own estimator when it has one. A
+      // two-phase policy only proposes here; the proposal is applied after the commit. (A
+      // policy with a one-phase observe() only learns as it observes.)
       const r = Math.log(price / t.price);
       const dt = (now - t.lastRefreshSuccess) / 1000;
-      sigma = this.o.policy.observe
-        ? this.o.policy.observe(t, r, dt)
-        : this.volatility.observeReturn(t, r, dt);
+      const policy = this.o.policy;
+      if (policy.propose) {
+        learn = policy.propose(t, r, dt);
+        sigma = { sigma: learn.sigma, sigmaSamples: learn.sigmaSamples };
+      } else {
+        sigma = policy.observe ? policy.observe(t, r, dt) : this.volatility.observeReturn(t, r, dt);
+      }
     }
     const changed = t.price === null || t.price !== price;
     const schedule: ScheduleState = {
@@ -268,7 +331,49 @@ export class BatchProcessor {
       sigma: sigma.sigma,
       sigmaSamples: sigma.sigmaSamples,
     };
-    return { t, schedule, price, sigma, result: { status: 'updated', price, changed } };
+    return { t, schedule, price, sigma, learn, result: { status: 'updated', price, changed } };
+  }
+
+  /** The guard's events for one committed decision (the quote was `price`). */
+  private guardEvents(t: SchedToken, d: GuardDecision, price: number, now: number, out: BatchEvent[]): void {
+    const base = { address: t.address, tokenId: t.id, at: now };
+    if (d.kind !== 'confirmed' && d.dropped) {
+      const { held, reason } = d.dropped;
+      out.push({
+        type: 'dropped',
+        payload: {
+          ...base,
+          storedPrice: held.storedPrice,
+          heldPrice: held.price,
+          newPrice: reason === 'expired' ? null : price,
+          reason,
+        },
+      });
+    }
+    if (d.kind === 'confirmed') {
+      out.push({
+        type: 'confirmed',
+        payload: {
+          ...base,
+          storedPrice: d.held.storedPrice,
+          heldPrice: d.held.price,
+          newPrice: price,
+          heldSince: d.held.since,
+        },
+      });
+    } else if (d.kind === 'hold' && d.fresh) {
+      out.push({
+        type: 'held',
+        payload: {
+          ...base,
+          storedPrice: d.next.storedPrice,
+          heldPrice: price,
+          logMove: d.verdict.logMove,
+          allowedLogMove: d.verdict.allowedLogMove,
+          confirmationsNeeded: d.next.needed,
+        },
+      });
+    }
   }
 
   private planMiss(t: SchedToken, status: 'missing' | 'invalid', reason: string, now: number): Pending {

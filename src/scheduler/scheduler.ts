@@ -8,7 +8,7 @@
  */
 import type { Clock } from '../core/clock.js';
 import type { PolicyContext, RefreshPolicy } from '../core/policy.js';
-import type { TierDef, TokenWithState } from '../core/types.js';
+import type { ScheduleState, TierDef, TokenWithState } from '../core/types.js';
 import { MetricsCollector } from '../core/metrics-collector.js';
 import { DEFAULT_TIERS, calculatePriorityScore } from '../core/tiers.js';
 import type { RateLimiter } from '../core/rate-limiter.js';
@@ -24,6 +24,7 @@ import { SchedulerStats } from './stats.js';
 import { ManualRequests } from './manual-requests.js';
 import { StoreGate } from './store-gate.js';
 import { TokenAdmission } from './admission.js';
+import { RequestBatcher, SPREAD_REQUESTS } from './request-batcher.js';
 
 export interface Logger {
   debug(obj: object | string, msg?: string): void;
@@ -73,6 +74,9 @@ export class TokenRefreshScheduler {
   private readonly inFlightIds = new Set<number>();
   private readonly gate: StoreGate;
   private readonly admission: TokenAdmission;
+  private readonly batcher: RequestBatcher;
+  /** Tokens whose schedule moved in memory since their last committed batch (settings edits). */
+  private readonly unsaved = new Set<number>();
   private readonly stats: SchedulerStats;
   private readonly processor: BatchProcessor;
   private readonly log: Logger;
@@ -115,6 +119,7 @@ export class TokenRefreshScheduler {
       deltaLoadIntervalMs: opts.deltaLoadIntervalMs ?? 5_000,
       replanIntervalMs: opts.replanIntervalMs ?? 60_000,
     };
+    this.batcher = new RequestBatcher(opts.maxBatchSize);
     this.events = new TypedEmitter<SchedulerEvents>((err, ev) =>
       this.log.error({ err, event: ev }, 'event listener threw'),
     );
@@ -161,10 +166,10 @@ export class TokenRefreshScheduler {
     return this.o.clock.now();
   }
 
-  /** Capacity in token refreshes per second the policy plans for. */
+  /** Capacity in token refreshes per second the policy plans for (at the current batch size). */
   capacityPerSecond(): number {
     const rps = this.o.limiter.effectiveMaxRequests / 60;
-    return rps * this.o.maxBatchSize * this.o.utilisation;
+    return rps * this.batcher.size * this.o.utilisation;
   }
 
   private policyContext(): PolicyContext {
@@ -251,12 +256,15 @@ export class TokenRefreshScheduler {
         if (intervalBefore !== existing.refresh_interval_seconds && existing.lastRefreshSuccess !== null) {
           const next = existing.lastRefreshSuccess + this.o.policy.intervalSeconds(existing, now) * 1000;
           existing.schedule.nextDueAt = Math.max(now, next);
+          this.unsaved.add(existing.id);
         }
+        this.stats.track(existing);
         if (this.book.isQueued(existing.id)) this.book.enqueue(existing);
       } else {
         const t = toSchedToken(row);
         if (!this.admission.admit(t)) continue;
         this.book.add(t);
+        this.stats.track(t);
         fresh.push(t);
       }
     }
@@ -264,7 +272,6 @@ export class TokenRefreshScheduler {
       this.planOrSkip(now);
       this.book.place(fresh, now);
     }
-    if (rows.length) this.stats.recountTiers(this.book.values());
   }
 
   /**
@@ -329,6 +336,8 @@ export class TokenRefreshScheduler {
   /** Take a token out of the schedule; its manual waiters are answered. */
   private forget(t: SchedToken, reason: string): void {
     this.book.forget(t);
+    this.stats.untrack(t.id);
+    this.unsaved.delete(t.id);
     this.manual.drop(t.id, { status: 'skipped', reason });
   }
 
@@ -366,11 +375,22 @@ export class TokenRefreshScheduler {
     this.events.emit('stopped', { at: this.now() });
   }
 
+  /**
+   * Persist the schedule changes no batch has written: due times moved by a settings edit. Every
+   * batch writes its tokens' schedules when it commits, and a token placed by the start-up spread
+   * is placed the same way again after a restart, so this is a handful of rows, not every token
+   * (at 1M tokens the old full save took longer than the 10 s a SIGTERM allows).
+   */
   async persistSchedule(): Promise<void> {
-    const states = [...this.book.values()].map((t) => t.schedule).filter((s) => Number.isFinite(s.nextDueAt));
+    const states: ScheduleState[] = [];
+    for (const id of this.unsaved) {
+      const t = this.book.get(id);
+      if (t && Number.isFinite(t.schedule.nextDueAt)) states.push(t.schedule);
+    }
     for (let i = 0; i < states.length; i += 5_000) {
       await this.o.store.saveSchedules(states.slice(i, i + 5_000), this.now());
     }
+    this.unsaved.clear();
   }
 
   pause(): void {
@@ -457,26 +477,36 @@ export class TokenRefreshScheduler {
     if (this.o.limiter.nextAvailableAt() > now) return 0;
     if (this.o.breaker.state === 'open' && (this.o.breaker.retryAt() ?? 0) > now) return 0;
     if (!(await this.gate.allow())) return 0;
-    const size = this.o.maxBatchSize;
-    const batch: SchedToken[] = [];
+    const size = this.batcher.size;
+    const window = size * SPREAD_REQUESTS;
+    const candidates: SchedToken[] = [];
+    const manualIds = new Set<number>();
     for (const id of this.manual.take(size, this.inFlightIds)) {
       const t = this.book.get(id);
       if (t) {
         this.book.unqueue(t.id);
-        batch.push(t);
+        candidates.push(t);
+        manualIds.add(id);
       }
     }
-    const hasManual = batch.length > 0;
-    if (!this.paused && batch.length < size) this.book.takeDue(batch, now, size, now);
+    if (!this.paused) this.book.takeDue(candidates, now, window, now);
     // Batch fill: a request costs the same with 1 id or 50, so when fewer than a full batch are
     // due, top it up with the tokens due within the next two request slots (they would ride the
     // next request anyway).
-    if (!this.paused && batch.length > 0 && batch.length < size) {
-      this.book.takeDue(batch, now + 2 * this.o.limiter.spacingMs, size, now);
+    if (!this.paused && candidates.length > 0 && candidates.length < size) {
+      this.book.takeDue(candidates, now + 2 * this.o.limiter.spacingMs, size, now);
     }
+    // More than one request's worth due: deal them so a contest is spread over the requests;
+    // send the first, put the rest back as they were.
+    const { send: batch, rest } = this.batcher.pick(candidates);
+    for (const t of rest) {
+      if (manualIds.has(t.id)) this.manual.restore([t.id]);
+      this.book.enqueue(t);
+    }
+    const hasManual = batch.some((t) => manualIds.has(t.id));
     this.events.emit('cycle', {
       at: now,
-      due: batch.length,
+      due: candidates.length,
       taken: batch.length,
       batches: batch.length ? 1 : 0,
     });
@@ -522,6 +552,8 @@ export class TokenRefreshScheduler {
   private settle(batch: SchedToken[], outcome: BatchOutcome): void {
     const now = this.now();
     if (outcome.kind === 'write-failed') this.gate.fail(outcome.error);
+    if (outcome.kind === 'upstream-failed') this.batcher.recordFailure(outcome.error, batch.length);
+    else if (outcome.kind === 'ok') this.batcher.recordSuccess();
     if (outcome.kind !== 'ok') {
       // Source-level or store-level failure: no token is blamed; all go back as due (keeping
       // their original due time, so they lead when the source recovers).
@@ -536,7 +568,16 @@ export class TokenRefreshScheduler {
         at: now,
       });
     } else {
-      for (const t of batch) if (this.book.has(t.id) && !outcome.deactivated.has(t.id)) this.book.enqueue(t);
+      for (const t of batch) {
+        if (!this.book.has(t.id) || outcome.deactivated.has(t.id)) continue;
+        // A quote held as implausible is confirmed by a prompt re-fetch: first in line, like a
+        // manual refresh (and like one, not held to the minimum interval).
+        const held = outcome.perToken.get(t.id)?.status === 'held' && t.schedule.nextDueAt <= now;
+        if (held && !this.paused) {
+          this.manual.restore([t.id]);
+          this.wake.abort();
+        } else this.book.enqueue(t);
+      }
       for (const id of outcome.deactivated) {
         const t = this.book.get(id);
         if (t) this.forget(t, 'token deactivated');
@@ -549,6 +590,9 @@ export class TokenRefreshScheduler {
       for (const e of outcome.events) {
         if (e.type === 'price') this.events.emit('price:updated', e.payload);
         else if (e.type === 'failed') this.events.emit('token:failed', e.payload);
+        else if (e.type === 'held') this.events.emit('price:held', e.payload);
+        else if (e.type === 'confirmed') this.events.emit('price:confirmed', e.payload);
+        else if (e.type === 'dropped') this.events.emit('price:dropped', e.payload);
         else this.events.emit('token:deactivated', e.payload);
       }
       this.events.emit('batch:completed', {
@@ -592,13 +636,14 @@ export class TokenRefreshScheduler {
       plan: {
         requestsPerMinute: this.o.requestsPerMinute,
         effectiveRequestsPerMinute: this.o.limiter.effectiveMaxRequests,
-        maxBatchSize: this.o.maxBatchSize,
+        maxBatchSize: this.batcher.size,
         capacityPerSecond: this.capacityPerSecond(),
       },
       circuit: { state: bs.state, retryAt: bs.retryAt() },
       databaseDownSince: this.gate.downSince,
     });
     snapshot.limiterWaitSecondsTotal = this.o.client.stats().totalLimiterWaitMs / 1000;
+    snapshot.implausiblePrices = { ...this.processor.guard.counts, holding: this.processor.guard.holding };
     return snapshot;
   }
 }

@@ -82,6 +82,30 @@ export class SchedulerStats {
     this.perTier = next;
   }
 
+  /**
+   * Count a new or edited token in its tier: O(1), so a delta load costs O(changes), not a
+   * recount of every token (at 1M tokens a recount is ~1M tier look-ups per edit).
+   */
+  track(t: SchedToken): void {
+    const name = effectiveTier(t, this.tiers).name;
+    const prev = this.tierOf.get(t.id);
+    if (prev === name) return;
+    if (prev !== undefined) this.perTier.get(prev)!.tokens--;
+    this.tierOf.set(t.id, name);
+    const v = this.perTier.get(name);
+    if (v) v.tokens++;
+  }
+
+  /** A token left the schedule. */
+  untrack(id: number): void {
+    const prev = this.tierOf.get(id);
+    if (prev === undefined) return;
+    this.tierOf.delete(id);
+    const v = this.perTier.get(prev);
+    if (v) v.tokens--;
+  }
+
+  /** Full recount (start-up, tier table change). */
   recountTiers(tokens: Iterable<SchedToken>): void {
     for (const v of this.perTier.values()) v.tokens = 0;
     this.tierOf.clear();

@@ -43,6 +43,52 @@ export interface TokenFailedEvent {
   at: number;
 }
 
+/**
+ * The plausibility guard: a quote whose move from the stored price is far outside what the
+ * token's learned volatility and jumps allow was held back, unwritten, for the next quote to
+ * confirm (price:confirmed, then written and announced by price:updated as usual) or refute
+ * (price:dropped).
+ */
+export interface PriceHeldEvent {
+  address: string;
+  tokenId: number;
+  storedPrice: number;
+  heldPrice: number;
+  /** |ln(held / stored)| and the largest |log-move| accepted without confirmation. */
+  logMove: number;
+  allowedLogMove: number;
+  /** Agreeing quotes needed before it is written (1; 2 beyond ×1000). */
+  confirmationsNeeded: number;
+  at: number;
+}
+
+export interface PriceConfirmedEvent {
+  address: string;
+  tokenId: number;
+  storedPrice: number;
+  heldPrice: number;
+  /** The confirming quote: the price written. */
+  newPrice: number;
+  /** Epoch ms of the first hold. */
+  heldSince: number;
+  at: number;
+}
+
+export interface PriceDroppedEvent {
+  address: string;
+  tokenId: number;
+  storedPrice: number;
+  heldPrice: number;
+  /** The quote that refuted it (null when it expired unconfirmed). */
+  newPrice: number | null;
+  /**
+   * 'stored-price-confirmed': the next quote agreed with the stored price (and was written);
+   * 'not-confirmed': it agreed with neither (and is held in its place); 'expired': too old.
+   */
+  reason: 'stored-price-confirmed' | 'not-confirmed' | 'expired';
+  at: number;
+}
+
 export interface SchedulerEvents {
   started: { at: number; tokens: number; policy: PolicyName };
   stopped: { at: number };
@@ -50,6 +96,9 @@ export interface SchedulerEvents {
   'batch:completed': BatchCompletedEvent;
   'batch:failed': BatchFailedEvent;
   'price:updated': PriceUpdatedEvent;
+  'price:held': PriceHeldEvent;
+  'price:confirmed': PriceConfirmedEvent;
+  'price:dropped': PriceDroppedEvent;
   'token:failed': TokenFailedEvent;
   'token:deactivated': { address: string; tokenId: number; reason: string; at: number };
   /** A token whose values cannot be planned was taken out of the schedule (re-admitted when edited). */
@@ -99,4 +148,9 @@ export interface SchedulerStatus {
   lastError: { message: string; at: number } | null;
   /** Total seconds requests spent waiting on the rate limiter since start (a counter). */
   limiterWaitSecondsTotal?: number;
+  /**
+   * The plausibility guard since start: quotes held back as implausible, held quotes confirmed
+   * (and written) and dropped (never written) — counters — and quotes held right now.
+   */
+  implausiblePrices?: { held: number; confirmed: number; dropped: number; holding: number };
 }

@@ -328,7 +328,9 @@ export class PriceClient {
     }
     if (err instanceof UpstreamStatusError) {
       this.counters.clientErrors++;
-      this.breaker.recordFailure();
+      // 413/414: this request was too large (the scheduler halves its batches); the upstream
+      // itself is fine, so the breaker does not count it.
+      if (err.status !== 413 && err.status !== 414) this.breaker.recordFailure();
       return 'client-error';
     }
     return 'error';

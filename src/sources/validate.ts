@@ -1,3 +1,4 @@
+import { ADDRESS_PATTERN, MAX_PRICE } from '../core/limits.js';
 import type { InvalidQuote, PriceQuote } from './types.js';
 /**
  * Value checks shared by every source: what counts as a mint address, what counts as a usable
@@ -6,10 +7,11 @@ import type { InvalidQuote, PriceQuote } from './types.js';
  * everything else is reported as invalid with a reason, never coerced.
  */
 
-/** Solana addresses are base58 (no 0, O, I, l) and 32–44 characters long. */
-const MINT_RE = /^[1-9A-HJ-NP-Za-km-z]{32,44}$/;
+/** Solana addresses are base58 (no 0, O, I, l) and 32–44 characters long (core/limits.ts). */
+const MINT_RE = ADDRESS_PATTERN;
 
-export const MAX_PRICE = 1e12;
+/** The price ceiling is the one of core/limits.ts, which the store and the database use too. */
+export { MAX_PRICE };
 
 export function isMintAddress(value: unknown): value is string {
   return typeof value === 'string' && MINT_RE.test(value);

@@ -44,7 +44,7 @@ export class InvalidPriceError extends StoreInputError {
     readonly tokenId: number | null,
     field: string,
     readonly value: unknown,
-    reason = 'must be a finite number > 0 and <= 1e12',
+    reason = 'must be a finite number > 0 and < 1e12',
   ) {
     super(
       field,

@@ -1,24 +1,16 @@
 /**
- * Input validation done in TS before any SQL runs. The database has CHECK constraints as a last
- * line of defence, but callers get a precise error (row index, field, accepted range) from here.
+ * Input validation done in TS before any SQL runs. The limits themselves live in core/limits.ts
+ * (the database CHECKs follow the same numbers, as a last line of defence); callers get a precise
+ * error (row index, field, accepted range) from here.
  */
 import type { PriceObservation, RefreshBatchWrite, ScheduleState, TierDef, TierName } from '../core/types.js';
+import { isValidPrice, PRICE_EXPECTS, tokenFieldProblem, type TokenField } from '../core/limits.js';
 import { InvalidPriceError, StoreInputError, TokenValidationError } from './errors.js';
 import { partitionOf } from './partition.js';
 import type { ListTokensOptions, TokenInput, TokenSettings, TokenSortField } from './types.js';
 
-export const BASE58_ADDRESS = /^[1-9A-HJ-NP-Za-km-z]{32,44}$/;
-export const MAX_PRICE = 1e12;
-export const MIN_REFRESH_INTERVAL_S = 15;
-export const MAX_REFRESH_INTERVAL_S = 3600;
-const MAX_TEXT = { symbol: 64, name: 256 } as const;
-const MAX_PRIORITY = 1_000_000;
-const MAX_METADATA_BYTES = 16_384;
+export { isValidAddress, MAX_PRICE } from '../core/limits.js';
 const INT32_MAX = 2_147_483_647;
-
-export function isValidAddress(address: unknown): address is string {
-  return typeof address === 'string' && BASE58_ADDRESS.test(address);
-}
 
 /** Normalised import row as sent to SQL: only provided keys present, plus the partition. */
 export type TokenDoc = Record<string, string | number | boolean | null>;
@@ -27,96 +19,34 @@ function isInt(v: unknown): v is number {
   return typeof v === 'number' && Number.isInteger(v);
 }
 
-function checkNullableText(doc: TokenDoc, idx: number | null, field: 'symbol' | 'name', v: unknown): void {
-  if (v === undefined) return;
-  if (v !== null && typeof v !== 'string')
-    throw new TokenValidationError(idx, field, 'must be a string or null', v);
-  if (typeof v === 'string' && v.length > MAX_TEXT[field]) {
-    throw new TokenValidationError(idx, field, `must be at most ${MAX_TEXT[field]} characters`, v);
-  }
-  doc[field] = v;
+/** The value if `field`'s rule (core/limits.ts) accepts it, else a TokenValidationError. */
+function checked<T>(idx: number | null, field: TokenField, v: unknown): T {
+  const problem = tokenFieldProblem(field, v);
+  if (problem !== null) throw new TokenValidationError(idx, field, problem, v);
+  return v as T;
 }
 
-function checkRefreshInterval(idx: number | null, v: unknown): number | null {
-  if (v === null) return null;
-  if (!isInt(v) || v < MIN_REFRESH_INTERVAL_S || v > MAX_REFRESH_INTERVAL_S) {
-    throw new TokenValidationError(
-      idx,
-      'refresh_interval_seconds',
-      `must be null (automatic) or an integer from ${MIN_REFRESH_INTERVAL_S} to ${MAX_REFRESH_INTERVAL_S}`,
-      v,
-    );
-  }
-  return v;
-}
-
-function checkPriority(idx: number | null, v: unknown): number {
-  if (!isInt(v) || Math.abs(v) > MAX_PRIORITY) {
-    throw new TokenValidationError(
-      idx,
-      'priority_score',
-      `must be an integer from -${MAX_PRIORITY} to ${MAX_PRIORITY}`,
-      v,
-    );
-  }
-  return v;
-}
-
-function checkBool(idx: number | null, field: string, v: unknown): boolean {
-  if (typeof v !== 'boolean') throw new TokenValidationError(idx, field, 'must be true or false', v);
-  return v;
-}
+const ROW_FIELDS = [
+  'symbol',
+  'name',
+  'decimals',
+  'rank',
+  'volume_24h',
+  'in_contest',
+  'priority_score',
+  'refresh_interval_seconds',
+  'is_active',
+] as const satisfies readonly (keyof TokenInput & TokenField)[];
 
 /** Validate one import row; returns the doc the upsert SQL reads. */
 export function validateTokenInput(row: TokenInput, idx: number): TokenDoc {
   if (row === null || typeof row !== 'object')
     throw new TokenValidationError(idx, 'row', 'must be an object', row);
-  if (!isValidAddress(row.address)) {
-    throw new TokenValidationError(
-      idx,
-      'address',
-      'must be a base58 Solana address of 32 to 44 characters',
-      row.address,
-    );
+  const address = checked<string>(idx, 'address', row.address);
+  const doc: TokenDoc = { address, partition: partitionOf(address) };
+  for (const field of ROW_FIELDS) {
+    if (row[field] !== undefined) doc[field] = checked<TokenDoc[string]>(idx, field, row[field]);
   }
-  const doc: TokenDoc = { address: row.address, partition: partitionOf(row.address) };
-  checkNullableText(doc, idx, 'symbol', row.symbol);
-  checkNullableText(doc, idx, 'name', row.name);
-  if (row.decimals !== undefined) {
-    if (row.decimals !== null && (!isInt(row.decimals) || row.decimals < 0 || row.decimals > 255)) {
-      throw new TokenValidationError(
-        idx,
-        'decimals',
-        'must be null or an integer from 0 to 255',
-        row.decimals,
-      );
-    }
-    doc.decimals = row.decimals;
-  }
-  if (row.rank !== undefined) {
-    if (row.rank !== null && (!isInt(row.rank) || row.rank < 1 || row.rank > INT32_MAX)) {
-      throw new TokenValidationError(
-        idx,
-        'rank',
-        'must be null (no rank) or a positive integer (1 = top)',
-        row.rank,
-      );
-    }
-    doc.rank = row.rank;
-  }
-  if (row.volume_24h !== undefined) {
-    const v = row.volume_24h;
-    if (v !== null && (typeof v !== 'number' || !Number.isFinite(v) || v < 0)) {
-      throw new TokenValidationError(idx, 'volume_24h', 'must be null or a finite number >= 0', v);
-    }
-    doc.volume_24h = v;
-  }
-  if (row.in_contest !== undefined) doc.in_contest = checkBool(idx, 'in_contest', row.in_contest);
-  if (row.priority_score !== undefined) doc.priority_score = checkPriority(idx, row.priority_score);
-  if (row.refresh_interval_seconds !== undefined) {
-    doc.refresh_interval_seconds = checkRefreshInterval(idx, row.refresh_interval_seconds);
-  }
-  if (row.is_active !== undefined) doc.is_active = checkBool(idx, 'is_active', row.is_active);
   return doc;
 }
 
@@ -139,7 +69,13 @@ export function validateTokenRows(rows: readonly TokenInput[]): TokenDoc[] {
   });
 }
 
-const SETTINGS_KEYS = new Set(['refresh_interval_seconds', 'priority_score', 'is_active', 'metadata']);
+const SETTINGS_FIELDS = [
+  'refresh_interval_seconds',
+  'priority_score',
+  'is_active',
+  'metadata',
+] as const satisfies readonly (keyof TokenSettings & TokenField)[];
+const SETTINGS_KEYS: ReadonlySet<string> = new Set(SETTINGS_FIELDS);
 
 /** Validate a settings patch; returns the doc the settings SQL reads. */
 export function validateSettings(settings: TokenSettings): Record<string, unknown> {
@@ -156,31 +92,8 @@ export function validateSettings(settings: TokenSettings): Record<string, unknow
     }
   }
   const doc: Record<string, unknown> = {};
-  if (settings.refresh_interval_seconds !== undefined) {
-    doc.refresh_interval_seconds = checkRefreshInterval(null, settings.refresh_interval_seconds);
-  }
-  if (settings.priority_score !== undefined)
-    doc.priority_score = checkPriority(null, settings.priority_score);
-  if (settings.is_active !== undefined) doc.is_active = checkBool(null, 'is_active', settings.is_active);
-  if (settings.metadata !== undefined) {
-    const m = settings.metadata;
-    if (m === null || typeof m !== 'object' || Array.isArray(m)) {
-      throw new TokenValidationError(null, 'metadata', 'must be a JSON object', m);
-    }
-    let text: string;
-    try {
-      text = JSON.stringify(m);
-    } catch {
-      throw new TokenValidationError(null, 'metadata', 'must be JSON-serialisable');
-    }
-    if (text.length > MAX_METADATA_BYTES) {
-      throw new TokenValidationError(
-        null,
-        'metadata',
-        `must serialise to at most ${MAX_METADATA_BYTES} bytes`,
-      );
-    }
-    doc.metadata = m;
+  for (const field of SETTINGS_FIELDS) {
+    if (settings[field] !== undefined) doc[field] = checked<unknown>(null, field, settings[field]);
   }
   return doc;
 }
@@ -209,9 +122,8 @@ function checkNullableFinite(tokenId: number, field: string, v: unknown): void {
 
 export function checkObservation(o: PriceObservation, i: number): void {
   const id = checkId(o.tokenId, `successes[${i}].tokenId`);
-  const p = o.price;
-  if (typeof p !== 'number' || !Number.isFinite(p) || p <= 0 || p > MAX_PRICE) {
-    throw new InvalidPriceError(id, `successes[${i}].price`, p);
+  if (!isValidPrice(o.price)) {
+    throw new InvalidPriceError(id, `successes[${i}].price`, o.price, `must be ${PRICE_EXPECTS}`);
   }
   checkNullableFinite(id, `successes[${i}].change24h`, o.change24h);
   checkNullableFinite(id, `successes[${i}].liquidity`, o.liquidity);

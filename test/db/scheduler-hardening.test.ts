@@ -14,6 +14,7 @@ import {
 import type { TokenInput } from '../../src/store/types.js';
 import type { SchedulerEvents } from '../../src/scheduler/types.js';
 import { flushMicrotasks } from '../../src/core/clock.js';
+import { UpstreamStatusError } from '../../src/sources/types.js';
 
 function tokens(n: number, f: (i: number) => Partial<TokenInput> = () => ({})): TokenInput[] {
   return Array.from({ length: n }, (_, i) => ({ address: addr(i), symbol: `T${i}`, rank: i + 1, ...f(i) }));
@@ -34,7 +35,9 @@ async function settle(rounds = 30): Promise<void> {
 }
 
 let h: Harness | null = null;
+const restore: (() => void)[] = [];
 afterEach(async () => {
+  for (const r of restore.splice(0)) r();
   await h?.close();
   h = null;
 });
@@ -116,6 +119,13 @@ describe('database outages', () => {
     h.store.writeRefreshResults = (b) => (down ? fail() : realWrite(b));
     h.store.ping = () => (down ? fail() : realPing());
     h.store.saveSchedules = (s, now) => (down ? fail() : realSave(s, now));
+    // The store is shared by the file's tests: put the real methods back afterwards.
+    const store = h.store;
+    restore.push(() => {
+      store.writeRefreshResults = realWrite;
+      store.ping = realPing;
+      store.saveSchedules = realSave;
+    });
     return { up: () => (down = false) };
   }
 
@@ -153,5 +163,50 @@ describe('database outages', () => {
     }
     await expect(stopped).resolves.toBeUndefined();
     expect(h.scheduler.isRunning).toBe(false);
+  });
+});
+
+describe('batching in the service: contests spread across requests, sizes adapt', () => {
+  it('a contest due all at once is dealt across the requests instead of riding one', async () => {
+    // 150 tokens due at once, the 30 contest tokens ranked first: in queue (priority) order they
+    // would all ride the first request; dealt over three requests, at most 10 ride any one.
+    const list = tokens(150, (i) => ({ in_contest: i < 30 }));
+    h = await makeHarness({ tokens: list, rpm: 600 });
+    const contest = new Set(list.slice(0, 30).map((t) => t.address));
+    h.clock.advance(1_000); // new tokens are spread over 0.3 s at this plan's capacity
+    for (let i = 0; i < 3; i++) {
+      h.clock.advance(Math.max(0, h.limiter.nextAvailableAt() - h.clock.now()));
+      await h.scheduler.runSchedulerCycle();
+    }
+    const perRequest = h.source.calls.slice(0, 3).map((c) => c.filter((m) => contest.has(m)).length);
+    expect(h.source.calls.slice(0, 3).map((c) => c.length)).toEqual([50, 50, 50]);
+    expect(Math.max(...perRequest)).toBeLessThanOrEqual(10);
+    expect(perRequest.reduce((a, b) => a + b, 0)).toBe(30);
+    expect(new Set(h.source.calls.slice(0, 3).flat()).size).toBe(150);
+  });
+
+  it('an upstream that refuses large requests gets smaller ones, and every token is still refreshed', async () => {
+    h = await makeHarness({ tokens: tokens(100), rpm: 600 });
+    const real = h.source.fetchPrices.bind(h.source);
+    let refused = 0;
+    h.source.fetchPrices = async (mints) => {
+      if (mints.length > 20) {
+        refused++;
+        h!.source.calls.push([...mints]);
+        throw new UpstreamStatusError(414);
+      }
+      return real(mints);
+    };
+    const end = h.clock.now() + 60_000;
+    while (h.clock.now() < end) {
+      h.clock.advance(Math.max(100, h.limiter.nextAvailableAt() - h.clock.now()));
+      await h.scheduler.runSchedulerCycle();
+    }
+    const priced = [...h.scheduler.tokens.values()].filter((t) => t.price !== null);
+    expect(priced).toHaveLength(100);
+    const sent = h.source.calls.length;
+    // Halving on each refusal finds a size that passes within two requests; growing back probes
+    // the limit now and then (one refusal per probe).
+    expect(refused).toBeLessThan(sent / 4);
   });
 });

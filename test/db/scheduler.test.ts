@@ -85,10 +85,11 @@ describe('TokenRefreshScheduler.processBatch', () => {
     await step(h);
     expect(h.source.calls).toHaveLength(2);
     expect(updates).toHaveLength(0);
-    h.source.prices.set(addr(1), 42);
+    // +25 %: inside what the plausibility guard writes at once (a ×21 move would be held)
+    h.source.prices.set(addr(1), 2.5);
     h.clock.advance(3600_000);
     await step(h);
-    expect(updates.map((u) => [u.address, u.oldPrice, u.newPrice])).toEqual([[addr(1), 2, 42]]);
+    expect(updates.map((u) => [u.address, u.oldPrice, u.newPrice])).toEqual([[addr(1), 2, 2.5]]);
   });
 
   it('a missing or invalid quote backs that token off (2 s, then 4 s) and emits token:failed', async () => {

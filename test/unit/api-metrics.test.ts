@@ -193,3 +193,22 @@ describe('metrics', () => {
     for (const b of bodies) expect(b).not.toContain(ADMIN_TOKEN);
   });
 });
+
+describe('metrics: the plausibility guard', () => {
+  it('counts held, confirmed and dropped prices by outcome', async () => {
+    const service = new FakeService(new FakeStore());
+    const metrics = new ApiMetrics(service, { defaultMetrics: false });
+    const base = { address: ADDRESSES[0]!, tokenId: 1, storedPrice: 1, heldPrice: 1e6, at: T0 };
+    const held = { ...base, logMove: Math.log(1e6), allowedLogMove: Math.log(1.5), confirmationsNeeded: 2 };
+    service.emit('price:held', held);
+    service.emit('price:held', held);
+    service.emit('price:dropped', { ...base, newPrice: 1.01, reason: 'stored-price-confirmed' });
+    service.emit('price:confirmed', { ...base, newPrice: 1e6, heldSince: T0 });
+    service.statusValue = makeStatus();
+    const text = await metrics.scrape();
+    expect(sample(text, 'token_refresh_prices_held_total{outcome="held"}')).toBe(2);
+    expect(sample(text, 'token_refresh_prices_held_total{outcome="confirmed"}')).toBe(1);
+    expect(sample(text, 'token_refresh_prices_held_total{outcome="dropped"}')).toBe(1);
+    metrics.dispose();
+  });
+});

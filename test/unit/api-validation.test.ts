@@ -1,6 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import type { Store } from '../../src/store/types.js';
+import { TOKEN_LIMITS } from '../../src/core/limits.js';
+import { StoreInputError, TokenValidationError } from '../../src/store/errors.js';
 import { ADDRESSES, ADMIN_TOKEN, FakeService, openAdminApp, snapshotStore } from './api-helpers.js';
 
 const auth = { authorization: `Bearer ${ADMIN_TOKEN}` };
@@ -96,6 +98,17 @@ describe('input validation: every bad input is a 4xx that changes nothing', () =
       ['interval as string', { refresh_interval_seconds: '60' }, 'refresh_interval_seconds'],
       ['interval as bool', { refresh_interval_seconds: true }, 'refresh_interval_seconds'],
       ['negative interval', { refresh_interval_seconds: -60 }, 'refresh_interval_seconds'],
+      ['priority fractional (issue 11.6: was a 500)', { priority_score: 1.5 }, 'priority_score'],
+      [
+        'priority one above the maximum',
+        { priority_score: TOKEN_LIMITS.priority_score.max + 1 },
+        'priority_score',
+      ],
+      [
+        'priority one below the minimum',
+        { priority_score: TOKEN_LIMITS.priority_score.min - 1 },
+        'priority_score',
+      ],
       ['priority too big', { priority_score: 1e9 }, 'priority_score'],
       ['priority too small', { priority_score: -1e9 }, 'priority_score'],
       ['priority overflow to Infinity', '{"priority_score": 1e400}', 'priority_score'],
@@ -268,5 +281,53 @@ describe('input validation: every bad input is a 4xx that changes nothing', () =
       expect(res.statusCode).toBe(200);
       expect(res.json().total).toBe(0);
     });
+  });
+
+  describe('a value the store refuses is a 400, never a 500', () => {
+    const url = `/api/v1/tokens/${GOOD}/settings`;
+    const patch = (payload: unknown) =>
+      app.inject({
+        method: 'PATCH',
+        url,
+        headers: { ...auth, 'content-type': 'application/json' },
+        payload: JSON.stringify(payload),
+      });
+
+    it('the limits at both ends are accepted (200) and stored', async () => {
+      const store2 = await openAdminApp();
+      try {
+        for (const v of [TOKEN_LIMITS.priority_score.min, TOKEN_LIMITS.priority_score.max]) {
+          const res = await store2.app.inject({
+            method: 'PATCH',
+            url,
+            headers: { ...auth, 'content-type': 'application/json' },
+            payload: JSON.stringify({ priority_score: v }),
+          });
+          expect(res.statusCode).toBe(200);
+          expect(res.json().priority_score).toBe(v);
+        }
+      } finally {
+        await store2.app.close();
+        await store2.store.close();
+      }
+    });
+
+    for (const err of [
+      new TokenValidationError(null, 'priority_score', 'must be an integer from -100000 to 100000', 1.5),
+      new StoreInputError('limit', 'limit must be an integer from 1 to 1000'),
+    ]) {
+      it(`${err.name} from the store → 400 with the store's message`, async () => {
+        const original = service.updateTokenSettings.bind(service);
+        service.updateTokenSettings = async () => {
+          throw err;
+        };
+        try {
+          const res = await patch({ is_active: true });
+          expect(expectError(res, 400, 'bad_request').message).toBe(err.message);
+        } finally {
+          service.updateTokenSettings = original;
+        }
+      });
+    }
   });
 });

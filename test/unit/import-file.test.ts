@@ -17,8 +17,11 @@ describe('tokens import file parsing', () => {
 
   it.each([
     [`address,rank\n${A},1\nnot-an-address,2\n`, /^line 3: address/],
-    [`address,rank\n${A},-1\n`, /^line 2: rank: must be >= 1/],
-    [`address,refresh_interval_seconds\n${A},5\n`, /^line 2: refresh_interval_seconds: must be >= 15/],
+    [`address,rank\n${A},-1\n`, /^line 2: rank: must be null \(no rank\) or an integer from 1 \(top\)/],
+    [
+      `address,refresh_interval_seconds\n${A},5\n`,
+      /^line 2: refresh_interval_seconds: must be null \(automatic\) or an integer from 15 to 3600/,
+    ],
     [`address,in_contest\n${A},maybe\n`, /^line 2: in_contest/],
     [`address,rank\n${A},1\n${A},2\n`, /^line 3: address .* already appears on line 2/],
     [`symbol\nSOL\n`, /no `address` column/],

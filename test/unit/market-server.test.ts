@@ -186,6 +186,28 @@ describe('market simulator: faults', () => {
     ).toBe(true);
   });
 
+  it('scaleRate sends the true price × scaleFactor (never recorded as served); movePrice moves the truth', async () => {
+    const clock = new ManualClock(START);
+    const m = await market({ tokens: 3, seed: 4, clock });
+    const ids = m.tokens.map((t) => t.address);
+    const url = `${m.priceUrlV3}?ids=${ids.join(',')}`;
+    const truth = m.truth();
+    m.setFaults({ scaleRate: 1 });
+    const scaled = JSON.parse((await get(url)).text) as Record<string, { usdPrice: number }>;
+    for (const id of ids) expect(scaled[id]!.usdPrice / truth.get(id)!).toBeCloseTo(1e6, 6);
+    m.setFaults({ scaleFactor: 10 });
+    const tenfold = JSON.parse((await get(url)).text) as Record<string, { usdPrice: number }>;
+    expect(tenfold[ids[0]!]!.usdPrice / truth.get(ids[0]!)!).toBeCloseTo(10, 9);
+    expect(m.servedPrices(ids[0]!)).toEqual([]);
+    expect(() => m.setFaults({ scaleFactor: 0 })).toThrow(/scaleFactor/);
+    expect(() => m.setFaults({ scaleRate: 2 })).toThrow(/scaleRate/);
+
+    m.clearFaults();
+    expect(m.movePrice(ids[1]!, 10)).toBe(true);
+    expect(m.truth([ids[1]!]).get(ids[1]!)! / truth.get(ids[1]!)!).toBeCloseTo(10, 9);
+    expect(m.movePrice('unknown', 10)).toBe(false);
+  });
+
   it('hangRate 1 never answers; close() ends the hung request', async () => {
     const m = await startMarket({ tokens: 1, faults: { hangRate: 1 } });
     const pending = fetch(`${m.priceUrlV3}?ids=${m.tokens[0]!.address}`).then(

@@ -12,6 +12,7 @@ import {
 import type { PolicyContext, PolicyName, PolicyToken } from '../../src/core/policy.js';
 import { calculateIntervalSeconds, calculatePriorityScore } from '../../src/core/tiers.js';
 import { sigmaFromDaily } from '../../src/core/volatility.js';
+import { TOKEN_LIMITS } from '../../src/core/limits.js';
 
 const NOW = 1_700_000_000_000;
 const ctx: PolicyContext = { capacityPerSecond: 25, minIntervalSeconds: 15, maxIntervalSeconds: 3600 };
@@ -51,6 +52,50 @@ describe('createPolicy', () => {
     expect(() => new UniformPolicy().replan([], { ...ctx, capacityPerSecond: 0 }, NOW)).toThrow(
       /capacityPerSecond/,
     );
+  });
+});
+
+describe('every value the schema allows can be planned (issue 11.5)', () => {
+  const { min, max } = TOKEN_LIMITS.priority_score;
+  const L = TOKEN_LIMITS;
+  // The extremes of every planning input the schema (core/limits.ts) allows, on every tier.
+  const extremes: PolicyToken[] = [
+    token(1, { rank: null, volume_24h: 0, priority_score: min }),
+    token(2, { rank: 1, in_contest: true, volume_24h: 1e15, priority_score: max }),
+    token(3, {
+      rank: L.rank.max,
+      priority_score: min,
+      refresh_interval_seconds: L.refresh_interval_seconds.min,
+    }),
+    token(4, { rank: 20, priority_score: min, refresh_interval_seconds: L.refresh_interval_seconds.max }),
+    token(5, { rank: 600, in_contest: true, priority_score: min, volume_24h: null }),
+    token(6, { rank: 30, priority_score: -1, lastPriceChangeAt: NOW - 1000 }),
+  ];
+
+  for (const name of ['optimal', 'tiered', 'uniform'] as PolicyName[]) {
+    it(`${name}: a token at the minimum priority_score (${min}) is planned without throwing`, () => {
+      const p = createPolicy(name, {});
+      const tokens = [...universe(500), ...extremes.map((t) => ({ ...t, id: 10_000 + t.id }))];
+      expect(() => p.replan(tokens, ctx, NOW)).not.toThrow();
+      for (const t of tokens) {
+        const T = p.intervalSeconds(t, NOW);
+        expect(Number.isFinite(T) && T >= ctx.minIntervalSeconds).toBe(true);
+        const prio = p.priority(t);
+        expect(Number.isFinite(prio) && prio >= 0).toBe(true);
+      }
+    });
+  }
+
+  it('optimal: a negative boost lowers the refresh rate but never stops refreshes', () => {
+    const p = new OptimalPolicy();
+    const tokens = universe(3000);
+    p.replan(tokens, ctx, NOW);
+    const plain = token(2500, { sigma: sigmaFromDaily(0.1) });
+    const demoted = { ...plain, priority_score: -100 };
+    const floored = { ...plain, priority_score: min };
+    expect(p.intervalSeconds(demoted, NOW)).toBeGreaterThan(p.intervalSeconds(plain, NOW));
+    expect(p.intervalSeconds(floored, NOW)).toBeGreaterThanOrEqual(p.intervalSeconds(demoted, NOW));
+    expect(p.intervalSeconds(floored, NOW)).toBeLessThanOrEqual(ctx.maxIntervalSeconds);
   });
 });
 

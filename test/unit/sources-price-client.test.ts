@@ -187,6 +187,17 @@ describe('PriceClient over HTTP against the market simulator', () => {
     expect(s.events.filter((e) => e.name === 'circuit:closed')).toHaveLength(1);
   });
 
+  it("414 (a request too large for a proxy) is the request's fault: the circuit stays closed", async () => {
+    const s = await setup({ market: { maxIdsPerRequest: 5 } });
+    for (let i = 0; i < 5; i++) {
+      const err = await s.fail(s.client.fetchPrices(s.ids));
+      expect((err as UpstreamStatusError).status).toBe(414);
+    }
+    expect(s.breaker.state).toBe('closed');
+    const r = await s.run(s.client.fetchPrices(s.ids.slice(0, 5)));
+    expect(r.quotes.size).toBe(5);
+  });
+
   it('a hung request becomes SourceTimeoutError after timeoutMs', async () => {
     const s = await setup({ market: { faults: { hangRate: 1 } }, timeoutMs: 200 });
     const err = await s.fail(s.client.fetchPrices(s.ids));

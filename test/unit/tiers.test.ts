@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   DEFAULT_TIERS,
+  MIN_PRIORITY_SCORE,
   calculateIntervalSeconds,
   calculatePriorityScore,
   effectiveTier,
@@ -11,6 +12,7 @@ import {
   volumeBonus,
 } from '../../src/core/tiers.js';
 import type { TierDef } from '../../src/core/types.js';
+import { TOKEN_LIMITS } from '../../src/core/limits.js';
 import { tok } from '../fixtures/tokens.js';
 
 const H = 3_600_000;
@@ -93,6 +95,19 @@ describe('priority score', () => {
     expect(calculatePriorityScore(tok({ rank: 100, volume_24h: 5e6, priority_score: 7 }))).toBe(
       500 + 7 + 200,
     );
+  });
+  it('a negative manual priority_score demotes, floored at MIN_PRIORITY_SCORE (1), never throws', () => {
+    expect(calculatePriorityScore(tok({ rank: 300, priority_score: -150 }))).toBe(50);
+    expect(calculatePriorityScore(tok({ rank: 300, priority_score: -200 }))).toBe(MIN_PRIORITY_SCORE);
+    expect(calculatePriorityScore(tok({ priority_score: TOKEN_LIMITS.priority_score.min }))).toBe(1);
+    expect(calculatePriorityScore(tok({ rank: 1, priority_score: TOKEN_LIMITS.priority_score.max }))).toBe(
+      1000 + TOKEN_LIMITS.priority_score.max,
+    );
+    // An edited table whose tier scores 0: the weight is still > 0.
+    const zero: TierDef[] = [
+      { name: 'LOW', minRank: 1, maxRank: null, score: 0, baseIntervalSeconds: 60, tierFactor: 1 },
+    ];
+    expect(calculatePriorityScore(tok({ rank: 5 }), zero)).toBe(MIN_PRIORITY_SCORE);
   });
   it('all terms add up: tier + manual + contest + volume', () => {
     expect(
@@ -192,7 +207,7 @@ describe('bad input is rejected with the field named', () => {
     expect(() => volumeBonus(-1)).toThrow(/volume_24h/);
     expect(() => volumeBonus(Infinity)).toThrow(/volume_24h/);
     expect(() => calculatePriorityScore(tok({ priority_score: Number.NaN }))).toThrow(/priority_score/);
-    expect(() => calculatePriorityScore(tok({ priority_score: -1 }))).toThrow(/priority_score/);
+    expect(() => calculatePriorityScore(tok({ priority_score: Infinity }))).toThrow(/priority_score/);
     expect(() => volatilityFactor(-1)).toThrow(/msSinceLastChange/);
     expect(() => volatilityFactor(Number.NaN)).toThrow(/msSinceLastChange/);
     expect(() => calculateIntervalSeconds({ ...tok(), lastPriceChangeAt: null }, Number.NaN)).toThrow(/now/);

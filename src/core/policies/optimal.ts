@@ -18,13 +18,14 @@
  * Manual `refresh_interval_seconds` is honoured as an override (floored at the minimum) and its
  * rate is reserved from the budget before the others are planned.
  *
- * Learning: call observe(token, r, Δt) after every successful refresh (r = ln(new/old price)).
+ * Learning: call observe(token, r, Δt) after every successful refresh (r = ln(new/old price)),
+ * or propose() before the write and apply() after its commit (the live scheduler does).
  * It returns the new σ state (persist it as ScheduleState.sigma/sigmaSamples; the estimate is
  * winsorised against the token's cohort prior) and counts jumps (jump-rate.ts, in memory): a
  * token seen jumping by more than X gets a jump rate, and the planner shortens its interval
  * (planner-jumps.ts). In the simulator this recovers about half of what jumps cost at 600 rpm.
  */
-import type { PolicyContext, PolicyToken, RefreshPolicy } from '../policy.js';
+import type { ObservationProposal, PolicyContext, PolicyToken, RefreshPolicy } from '../policy.js';
 import { JumpTracker } from '../jump-rate.js';
 import { plannedInterval, planRefreshIntervals, type Plan } from '../planner.js';
 import { calculatePriorityScore, DEFAULT_TIERS, effectiveTier } from '../tiers.js';
@@ -87,9 +88,33 @@ export class OptimalPolicy implements RefreshPolicy {
    * prior) and the jump count (kept here). r = ln(new price / old price) over dtSeconds.
    */
   observe(token: PolicyToken, r: number, dtSeconds: number): SigmaState {
+    const p = this.propose(token, r, dtSeconds);
+    p.apply();
+    return { sigma: p.sigma, sigmaSamples: p.sigmaSamples };
+  }
+
+  /**
+   * observe() in two phases: the new σ state and the jump verdict now (pure: nothing in the
+   * policy moves), the jump count only when apply() is called — after the write committed.
+   * Apply a proposal at most once; a second apply() is ignored.
+   */
+  propose(token: PolicyToken, r: number, dtSeconds: number): ObservationProposal {
     const prior = this.priorSigma(token);
-    this.jumps.observe(token.id, r, dtSeconds, this.estimator.estimate(token, prior));
-    return this.estimator.observeReturn(token, r, dtSeconds, prior);
+    const id = token.id;
+    const jump = this.jumps.isJump(r, dtSeconds, this.estimator.estimate(token, prior));
+    const next = this.estimator.observeReturn(token, r, dtSeconds, prior);
+    const jumps = this.jumps;
+    let applied = false;
+    return {
+      sigma: next.sigma,
+      sigmaSamples: next.sigmaSamples,
+      jump,
+      apply(): void {
+        if (applied) return;
+        applied = true;
+        jumps.record(id, dtSeconds, jump);
+      },
+    };
   }
 
   /** Same as observe(), from the old and new prices. */
