@@ -40,7 +40,8 @@ CREATE TABLE token_price_history (
   price double precision NOT NULL,
   source text NOT NULL,
   "timestamp" timestamptz NOT NULL,
-  CONSTRAINT token_price_history_price_valid CHECK (price > 0 AND price < 'Infinity'::double precision),
+  -- The price rule as 0002 set it (src/core/limits.ts).
+  CONSTRAINT token_price_history_price_range CHECK (price > 0 AND price < 1e12),
   CONSTRAINT token_price_history_pkey PRIMARY KEY (token_id, "timestamp", id)
 ) PARTITION BY RANGE ("timestamp");
 
