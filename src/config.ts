@@ -50,6 +50,10 @@ export interface Config {
   host: string;
   port: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** A price history row needs a move of at least this fraction from the last one (0 = every change). */
+  historyMinChange: number;
+  /** Price history older than this (ms) is dropped, a day at a time. Env value like `30d`, `12h`. */
+  historyRetention: number;
 }
 
 /** Names of the environment variables, by config key. */
@@ -71,7 +75,19 @@ export const ENV_NAMES: Record<keyof Config, string> = {
   host: 'HOST',
   port: 'PORT',
   logLevel: 'LOG_LEVEL',
+  historyMinChange: 'TOKEN_REFRESH_HISTORY_MIN_CHANGE',
+  historyRetention: 'TOKEN_REFRESH_HISTORY_RETENTION',
 };
+
+const DURATION_UNITS_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+const DURATION_RE = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$/;
+
+/** `30d`, `12h`, `90m`, `45s`, `500ms` → ms (a number passes through as ms). */
+export function parseDurationMs(v: unknown): number | undefined {
+  if (typeof v === 'number') return v;
+  const m = typeof v === 'string' ? DURATION_RE.exec(v) : null;
+  return m ? Number(m[1]) * DURATION_UNITS_MS[m[2] as keyof typeof DURATION_UNITS_MS] : undefined;
+}
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const num = (min: number, max: number) => z.coerce.number().min(min).max(max);
@@ -104,6 +120,13 @@ const schemas: { [K in keyof Config]: z.ZodType<Config[K]> } = {
   host: z.string().min(1),
   port: int(0, 65_535),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+  historyMinChange: z.coerce.number().min(0).lt(1),
+  historyRetention: z
+    .unknown()
+    .transform(parseDurationMs)
+    .pipe(
+      z.number({ message: 'expected a duration like 30d, 12h or 90m' }).min(3_600_000, 'must be at least 1h'),
+    ),
 };
 
 /**
@@ -165,6 +188,8 @@ export function loadConfig(
     host: parse('host', '127.0.0.1'),
     port: parse('port', 8080),
     logLevel: parse('logLevel', 'info'),
+    historyMinChange: parse('historyMinChange', 0),
+    historyRetention: parse('historyRetention', '30d'),
   };
   if (cfg.maxIntervalSeconds < cfg.minIntervalSeconds) {
     throw new ConfigError(source('maxIntervalSeconds'), `must be >= ${source('minIntervalSeconds')}`);

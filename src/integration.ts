@@ -8,7 +8,7 @@
  *   await trs.refreshToken('So11111111111111111111111111111111111111112');
  *   await trs.shutdown();
  */
-import { type Clock, systemClock } from './core/clock.js';
+import { type Clock, systemClock, type TimerHandle } from './core/clock.js';
 import { CircuitBreaker } from './core/circuit-breaker.js';
 import { RateLimiter, requestConcurrency } from './core/rate-limiter.js';
 import { createPolicy } from './core/policies.js';
@@ -54,12 +54,21 @@ export interface TokenRefreshOptions extends Partial<Config> {
   maxConcurrentRequests?: number;
   /** Circuit breaker tuning (default: open after 5 consecutive failures, 30 s cool-down). */
   breaker?: { failureThreshold?: number; cooldownMs?: number };
+  /** Run price history retention at start and hourly (default true). */
+  historyMaintenance?: boolean;
   /**
    * Wait for an unreachable database at start (ping, retry 1 s doubling to 30 s, logged) instead
    * of failing; abort with the signal. Default: no wait.
    */
   waitForDatabase?: boolean | { signal?: AbortSignal };
 }
+
+/**
+ * Price history maintenance period. Partitions are days and three are kept ready ahead
+ * (store/history-partitions.ts), so hourly is far more often than needed; it is cheap (a catalog
+ * query when nothing is due) and drops an expired day within an hour of its expiry.
+ */
+export const HISTORY_MAINTENANCE_INTERVAL_MS = 3_600_000;
 
 export class TokenRefreshIntegration implements ApiService {
   readonly store: Store;
@@ -73,6 +82,9 @@ export class TokenRefreshIntegration implements ApiService {
   readonly policy: RefreshPolicy;
   private readonly ownsStore: boolean;
   private closed = false;
+  private readonly logger: Logger | undefined;
+  private historyTimer: TimerHandle | null = null;
+  private historyRun: Promise<void> | null = null;
 
   private constructor(parts: {
     store: Store;
@@ -86,6 +98,7 @@ export class TokenRefreshIntegration implements ApiService {
     const { config, clock, opts } = parts;
     this.store = parts.store;
     this.ownsStore = parts.ownsStore;
+    this.logger = parts.logger;
     this.config = config;
     this.clock = clock;
     this.limiter = new RateLimiter({
@@ -134,6 +147,7 @@ export class TokenRefreshIntegration implements ApiService {
       (await openStore({
         databaseUrl: config.databaseUrl ?? undefined,
         dataDir: config.dataDir,
+        historyMinChange: config.historyMinChange,
         migrate: false, // below, after waiting for the database if asked to
       }));
     try {
@@ -159,6 +173,7 @@ export class TokenRefreshIntegration implements ApiService {
         opts,
       });
       await trs.scheduler.initialize();
+      if (opts.historyMaintenance !== false) await trs.maintainHistory();
       if (opts.autoStart !== false) trs.scheduler.start();
       return trs;
     } catch (err) {
@@ -169,6 +184,31 @@ export class TokenRefreshIntegration implements ApiService {
 
   start(): void {
     this.scheduler.start();
+  }
+
+  /**
+   * Price history retention now, then again every HISTORY_MAINTENANCE_INTERVAL_MS on the injected
+   * clock. A failure is logged and retried at the next run; it never stops the service.
+   */
+  private async maintainHistory(): Promise<void> {
+    this.historyTimer = null;
+    if (this.closed) return;
+    const run = this.store.maintainHistory(this.clock.now(), this.config.historyRetention).then(
+      (r) => {
+        if (r.created.length || r.dropped.length || r.moved || r.expiredFromDefault)
+          this.logger?.info({ ...r }, 'price history maintained');
+      },
+      (err: unknown) => this.logger?.warn({ err }, 'price history maintenance failed'),
+    );
+    this.historyRun = run;
+    await run;
+    this.historyRun = null;
+    if (!this.closed) {
+      this.historyTimer = this.clock.setTimeout(
+        () => void this.maintainHistory(),
+        HISTORY_MAINTENANCE_INTERVAL_MS,
+      );
+    }
   }
 
   on<E extends SchedulerEventName>(event: E, fn: (payload: SchedulerEvents[E]) => void): () => void {
@@ -318,6 +358,8 @@ export class TokenRefreshIntegration implements ApiService {
   async shutdown(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.historyTimer) this.clock.clearTimeout(this.historyTimer);
+    await this.historyRun;
     await this.scheduler.stop();
     if (this.ownsStore) await this.store.close();
   }
@@ -345,6 +387,8 @@ const CONFIG_KEYS: readonly (keyof Config)[] = [
   'host',
   'port',
   'logLevel',
+  'historyMinChange',
+  'historyRetention',
 ];
 
 function pickConfig(o: Record<string, unknown>): Partial<Record<keyof Config, unknown>> {

@@ -2,7 +2,7 @@
  * `tokens import FILE`, `tokens list` and `analyze`: commands that read or write the token table
  * without running the scheduler.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { extname } from 'node:path';
 import type { Command } from 'commander';
 import { flagName, isPlanName, loadConfig } from '../config.js';
@@ -14,7 +14,9 @@ import { formatAnalysis } from './analyze-format.js';
 import { formatHistory, parseTimeBound } from './history-format.js';
 import { isMintAddress } from '../sources/index.js';
 import { MAX_HISTORY_LIMIT } from '../store/types.js';
-import { parseTokenFile } from './import-file.js';
+import { ImportError } from './import-file.js';
+import { readTokenFile } from './import-stream.js';
+import { ImportRowError } from '../store/import-tokens.js';
 import { TOKEN_SORT_FIELDS } from '../api/validation.js';
 import { parsePositiveInt, UsageError } from './util.js';
 
@@ -30,19 +32,49 @@ async function withStore<T>(fn: (store: Store) => Promise<T>): Promise<T> {
   }
 }
 
-/** A one-line progress bar on a TTY (stderr), nothing otherwise. */
-function progress(label: string): { update(done: number, total: number): void; done(): void } {
+/**
+ * Import progress on stderr: a one-line bar on a TTY (bytes read of the file), otherwise a count
+ * line every PROGRESS_EVERY_MS, so a long import in a log shows it is alive.
+ */
+const PROGRESS_EVERY_MS = 5_000;
+function importProgress(size: number): {
+  bytes(n: number): void;
+  rows(phase: 'staging' | 'writing', n: number): void;
+  done(): void;
+} {
   const tty = process.stderr.isTTY === true;
+  let read = 0;
+  let count = 0;
+  let phase: 'staging' | 'writing' = 'staging';
+  let drawnAt = 0;
+  const line = (): string =>
+    phase === 'writing'
+      ? `writing ${count.toLocaleString('en-US')} tokens in one transaction…`
+      : `read ${count.toLocaleString('en-US')} rows` +
+        (size > 0 ? ` (${Math.floor((100 * read) / size)} %)` : '');
+  const draw = (): void => {
+    if (tty) process.stderr.write(`\r${line()}\x1b[K`);
+  };
+  const timer = tty
+    ? null
+    : setInterval(() => process.stderr.write(`import: ${line()}\n`), PROGRESS_EVERY_MS);
+  timer?.unref();
   return {
-    update(done, total) {
-      if (!tty || total <= 0) return;
-      const width = 30;
-      const filled = Math.round((done / total) * width);
-      process.stderr.write(
-        `\r${label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total}`,
-      );
+    bytes(n) {
+      read = n;
+    },
+    rows(p, n) {
+      phase = p;
+      count = n;
+      const now = Date.now();
+      if (p === 'writing' || now - drawnAt > 100) {
+        drawnAt = now;
+        draw();
+        if (!tty && p === 'writing') process.stderr.write(`import: ${line()}\n`);
+      }
     },
     done() {
+      if (timer) clearInterval(timer);
       if (tty) process.stderr.write('\n');
     },
   };
@@ -65,16 +97,23 @@ export function registerDataCommands(program: Command): void {
         throw new UsageError(`--format: expected csv or json, got ${String(o.format)}`);
       const info = await stat(file).catch(() => null);
       if (!info?.isFile()) throw new UsageError(`${file}: no such file`);
-      const text = await readFile(file, 'utf8');
-      const bar = progress('validating');
-      const parsed = parseTokenFile(text, format, (d, t) => bar.update(d, t));
-      bar.done();
-      for (const w of parsed.warnings) process.stderr.write(`warning: ${w}\n`);
-      if (!parsed.rows.length) throw new UsageError(`${file}: no token rows`);
-      process.stderr.write(`writing ${parsed.rows.length} tokens in one transaction…\n`);
-      const r = await withStore((store) => store.upsertTokens(parsed.rows, systemClock.now()));
+      const report = importProgress(info.size);
+      const rows = readTokenFile(file, format, {
+        onWarning: (w) => process.stderr.write(`warning: ${w}\n`),
+        onBytes: (b) => report.bytes(b),
+      });
+      const r = await withStore((store) =>
+        store.importTokens(rows, systemClock.now(), { onProgress: (e) => report.rows(e.phase, e.rows) }),
+      )
+        .catch((err: unknown) => {
+          if (err instanceof ImportRowError)
+            throw new ImportError(err.line, err.message.replace(/^line \d+: /, ''));
+          throw err;
+        })
+        .finally(() => report.done());
+      if (!r.rows) throw new UsageError(`${file}: no token rows`);
       process.stdout.write(
-        `imported ${parsed.rows.length} tokens: ${r.inserted} new, ${r.updated} updated, ${r.rankHistoryRows} rank history rows\n`,
+        `imported ${r.rows} tokens: ${r.inserted} new, ${r.updated} updated, ${r.rankHistoryRows} rank history rows\n`,
       );
     });
 

@@ -91,7 +91,8 @@ export class TokenRefreshScheduler {
   /** Aborted when stop() gives up waiting: requests not yet sent are abandoned. */
   private readonly stopping = new AbortController();
   private inFlight = new Set<Promise<void>>();
-  private lastDeltaAt = 0;
+  /** The store's change feed position (loadTokensChanged). */
+  private lastChangeSeq = 0;
   private nextDeltaAt = 0;
   private nextReplanAt = 0;
   private plannedCapacity = 0;
@@ -202,15 +203,15 @@ export class TokenRefreshScheduler {
    */
   async loadActiveTokens(): Promise<number> {
     const now = this.now();
-    let maxUpdated = 0;
+    // Taken before the load: a change committed after it is read again by the delta load.
+    const horizon = await this.o.store.changeHorizon();
     for await (const page of this.o.store.loadActiveTokens({ partitions: this.opts.partitions })) {
       for (const row of page) {
         const t = toSchedToken(row);
-        if (row.updated_at > maxUpdated) maxUpdated = row.updated_at;
         if (this.admission.admit(t)) this.book.add(t);
       }
     }
-    this.lastDeltaAt = Math.max(this.lastDeltaAt, maxUpdated);
+    this.lastChangeSeq = Math.max(this.lastChangeSeq, horizon);
     this.replan(now);
     this.book.place([...this.book.values()], now);
     this.stats.recountTiers(this.book.values());
@@ -220,13 +221,13 @@ export class TokenRefreshScheduler {
 
   /** Incremental pick-up of new, edited and deactivated tokens (never rebuilds the queue). */
   async loadChangedTokens(): Promise<number> {
-    const rows = await this.o.store
-      .loadTokensChangedSince(this.lastDeltaAt, { partitions: this.opts.partitions })
+    const { rows, lastSeq } = await this.o.store
+      .loadTokensChanged(this.lastChangeSeq, { partitions: this.opts.partitions })
       .catch((err: unknown) => {
         this.gate.fail(err);
         throw err;
       });
-    for (const row of rows) if (row.updated_at > this.lastDeltaAt) this.lastDeltaAt = row.updated_at;
+    this.lastChangeSeq = lastSeq;
     this.applyRows(rows);
     return rows.length;
   }

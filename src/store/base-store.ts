@@ -15,7 +15,10 @@ import type {
   Token,
   TokenWithState,
 } from '../core/types.js';
-import { StoreClosedError, StoreError, StoreInputError } from './errors.js';
+import { LOCK_CHANGE_WRITER, readChangeHorizon, readChanges, type ChangedTokens } from './change-feed.js';
+import { errorCode, StoreClosedError, StoreError, StoreInputError } from './errors.js';
+import { importTokenStream, type ImportOptions, type ImportRow } from './import-tokens.js';
+import { maintainHistoryPartitions, type HistoryMaintenanceResult } from './history-partitions.js';
 import type { Executor, Queryable } from './executor.js';
 import { allMigrationsApplied, loadMigrations, runMigrations, type Migration } from './migrate.js';
 import { withRetry } from './retry.js';
@@ -52,6 +55,11 @@ export interface BaseStoreOptions {
   migrationsDir?: string;
   /** Retry backoff (default 50/200/800 ms). */
   retryDelaysMs?: readonly number[];
+  /**
+   * A history row is written when the price moved at least this fraction from the token's last
+   * history row (default 0: every change). See sql.ts WRITE_BATCH.
+   */
+  historyMinChange?: number;
 }
 
 /** Rows per statement for imports and schedule saves (bounded parameter size, one transaction). */
@@ -94,12 +102,21 @@ export class BaseStore implements Store {
   readonly kind: 'postgres' | 'pglite';
   private closed = false;
   private migrationsCache: Migration[] | undefined;
+  private readonly historyMinChange: number;
 
   constructor(
     protected readonly exec: Executor,
     private readonly opts: BaseStoreOptions = {},
   ) {
     this.kind = exec.kind;
+    const m = opts.historyMinChange ?? 0;
+    if (!Number.isFinite(m) || m < 0 || m >= 1) {
+      throw new StoreInputError(
+        'historyMinChange',
+        `historyMinChange must be a fraction from 0 (every change) to below 1 (got ${m})`,
+      );
+    }
+    this.historyMinChange = m;
   }
 
   /** Run `fn` with transient-error retry; wrap database errors in StoreError(op). */
@@ -187,6 +204,29 @@ export class BaseStore implements Store {
     return res.rows.map(toTokenWithState);
   }
 
+  async loadTokensChanged(
+    afterSeq: number,
+    opts: Omit<LoadOptions, 'pageSize'> = {},
+  ): Promise<ChangedTokens> {
+    if (!Number.isSafeInteger(afterSeq) || afterSeq < 0) {
+      throw new StoreInputError(
+        'afterSeq',
+        `loadTokensChanged: afterSeq must be an integer >= 0 (got ${afterSeq})`,
+      );
+    }
+    const partitions = checkPartitions(opts.partitions);
+    return this.tx('loadTokensChanged', (q) => readChanges(q, afterSeq, partitions));
+  }
+
+  changeHorizon(): Promise<number> {
+    return this.tx('changeHorizon', (q) => readChangeHorizon(q));
+  }
+
+  maintainHistory(now: number, retentionMs: number): Promise<HistoryMaintenanceResult> {
+    checkNow(now, 'maintainHistory');
+    return this.run('maintainHistory', () => maintainHistoryPartitions(this.exec, now, retentionMs));
+  }
+
   async writeRefreshResults(batch: RefreshBatchWrite): Promise<RefreshBatchWriteResult> {
     validateBatch(batch);
     const { now, successes: ok, misses, schedules, deactivate } = batch;
@@ -208,11 +248,19 @@ export class BaseStore implements Store {
       missIds,
       missIds.map((id) => missReason.get(id)),
       missIds.map((id) => deact.has(id)),
+      this.historyMinChange,
     ];
     if (ok.length === 0 && schedules.length === 0 && missIds.length === 0) return { changed: [], written: 0 };
     // One statement = one implicit transaction and one round trip, whatever the batch size.
+    // A deactivation sets change_seq, so it runs under the change feed's writer lock
+    // (change-feed.ts); the common batch, without one, stays one statement and takes no lock.
     const res = await this.run('writeRefreshResults', () =>
-      this.exec.query(SQL.WRITE_BATCH, params, 'trs_write_batch'),
+      deact.size === 0
+        ? this.exec.query(SQL.WRITE_BATCH, params, 'trs_write_batch')
+        : this.exec.transaction(async (q) => {
+            await q.query(LOCK_CHANGE_WRITER);
+            return q.query(SQL.WRITE_BATCH, params, 'trs_write_batch');
+          }),
     );
     const changed: PriceChange[] = [];
     for (const r of res.rows) {
@@ -254,6 +302,7 @@ export class BaseStore implements Store {
     const total: UpsertResult = { inserted: 0, updated: 0, rankHistoryRows: 0 };
     if (docs.length === 0) return total;
     return this.tx('upsertTokens', async (q) => {
+      await q.query(LOCK_CHANGE_WRITER);
       const sum = { ...total };
       for (let i = 0; i < docs.length; i += CHUNK) {
         const chunk = JSON.stringify(docs.slice(i, i + CHUNK));
@@ -265,6 +314,26 @@ export class BaseStore implements Store {
       }
       return sum;
     });
+  }
+
+  /**
+   * Streaming import in ONE transaction (import-tokens.ts). Not retried: the rows come from a
+   * stream that cannot be replayed; a failure rolls everything back and the caller runs it again.
+   */
+  async importTokens(
+    batches: AsyncIterable<ImportRow[]>,
+    now: number,
+    opts: ImportOptions = {},
+  ): Promise<UpsertResult & { rows: number }> {
+    checkNow(now, 'importTokens');
+    if (this.closed) throw new StoreClosedError('importTokens');
+    try {
+      return await importTokenStream(this.exec, batches, now, opts);
+    } catch (err) {
+      // The caller's own errors (a bad row found by its parser) pass through as they are.
+      if (err instanceof StoreInputError || !/^[0-9A-Z]{5}$/.test(errorCode(err) ?? '')) throw err;
+      throw new StoreError('importTokens', err, 1, false);
+    }
   }
 
   async updateTokenSettings(

@@ -19,6 +19,11 @@ export interface Queryable {
   query<R = Row>(text: string, params?: readonly unknown[], name?: string): Promise<QueryResult<R>>;
   /** Several statements, no parameters (migrations). */
   exec(sql: string): Promise<void>;
+  /**
+   * PostgreSQL only (inside a transaction): `COPY ... FROM STDIN` fed from `source` (text format
+   * lines), with backpressure. An error thrown by `source` aborts the COPY. Absent on PGlite.
+   */
+  copyFrom?(sql: string, source: AsyncIterable<string>): Promise<void>;
 }
 
 export interface Executor extends Queryable {

@@ -25,6 +25,8 @@ export interface OpenStoreOptions {
   migrationsDir?: string;
   /** Retry backoff override (default 50/200/800 ms). */
   retryDelaysMs?: readonly number[];
+  /** History write filter: minimum move from the last history row (default 0 = every change). */
+  historyMinChange?: number;
 }
 
 export const DEFAULT_DATA_DIR = './data';
@@ -44,6 +46,7 @@ export async function openStore(opts: OpenStoreOptions = {}): Promise<Store> {
     now: opts.clock ? () => opts.clock!.now() : undefined,
     migrationsDir: opts.migrationsDir,
     retryDelaysMs: opts.retryDelaysMs,
+    historyMinChange: opts.historyMinChange,
   };
   const target = resolveBackend(opts);
   const store =
@@ -71,6 +74,7 @@ export { BaseStore } from './base-store.js';
 export type { Executor, Queryable, QueryResult } from './executor.js';
 export { createPgStore, PgExecutor, PgStore } from './pg-store.js';
 export { createPgliteStore, PgliteExecutor, PgliteStore } from './pglite-store.js';
+export { ImportRowError } from './import-tokens.js';
 export {
   InvalidPriceError,
   StoreClosedError,

@@ -5,7 +5,10 @@
  * (pg_terminate_backend, network reset), the client is destroyed rather than returned to the
  * pool, so the retry in BaseStore re-runs the whole transaction on a fresh connection.
  */
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
 import { BaseStore, type BaseStoreOptions } from './base-store.js';
 import type { Executor, QueryResult, Queryable, Row } from './executor.js';
 
@@ -37,6 +40,11 @@ function wrapClient(client: Client): Queryable {
       runQuery<R>(client, text, params, name),
     exec: async (sql: string) => {
       await client.query(sql);
+    },
+    copyFrom: async (sql: string, source: AsyncIterable<string>) => {
+      // pipeline() ends the COPY when `source` ends and destroys it (CopyFail, so the server
+      // aborts the COPY and the transaction) when `source` throws.
+      await pipeline(Readable.from(source), client.query(copyFrom(sql)));
     },
   };
 }

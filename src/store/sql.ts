@@ -8,6 +8,9 @@
  * and no Date parsing for a million rows).
  */
 
+/** Advisory lock key of the token change feed (change-feed.ts): "trs-chg!" as a signed bigint. */
+export const CHANGE_LOCK_KEY = '8390895694523164449';
+
 /** Epoch-ms float8 of a timestamptz column expression. */
 const ms = (col: string, as: string): string => `round(date_part('epoch', ${col}) * 1000) AS ${as}`;
 
@@ -56,6 +59,10 @@ const STATE_FROM = `FROM tokens t
   LEFT JOIN token_prices p ON p.token_id = t.id
   LEFT JOIN token_schedule s ON s.token_id = t.id`;
 
+/** Column list and FROM of a TokenWithState row (the change feed selects with them). */
+export const STATE_COLUMNS_SQL = STATE_COLUMNS;
+export const STATE_FROM_SQL = STATE_FROM;
+
 const VIEW_FROM = `FROM tokens t LEFT JOIN token_prices p ON p.token_id = t.id`;
 
 /**
@@ -93,6 +100,17 @@ ORDER BY t.id`;
  *  $7      now (epoch ms)
  *  $8..$13 schedules: token ids, next due (ms), failures, failing since (ms), sigma, samples
  *  $14..$16 misses/deactivations: token ids, reasons (NULL = not a miss), deactivate flags
+ *  $17     history min change (fraction; 0 = a history row on every change)
+ *
+ * History filter: a history row is written when the price moved at least $17 from the token's
+ * LAST HISTORY ROW (token_prices.history_price), not from the stored price. Against the stored
+ * price a token drifting 0.05 % per refresh would never be recorded at a 0.1 % threshold, even
+ * after moving 50 %; against the last recorded price it is recorded each time the cumulative move
+ * reaches 0.1 %, so the history never strays more than the threshold from the truth. With $17 = 0
+ * this is exactly "a row on every change" (history_price then always equals the stored price).
+ * `changed` (events, last_price_change) still compares with the stored price.
+ * A deactivation sets change_seq (the scheduler's change feed); the caller then holds the change
+ * feed's writer lock (base-store.ts), see change-feed.ts.
  *
  * `old` reads the current prices in the statement's snapshot (all CTEs share it, so it is the
  * price before the upsert in `up`). No row lock: a token is in at most one batch at a time (the
@@ -111,23 +129,33 @@ input AS (
     AS i(token_id, price, change_24h, liquidity, block_id, source)
 ),
 old AS (
-  SELECT p.token_id, p.price FROM token_prices p WHERE p.token_id = ANY($1::bigint[])
+  SELECT p.token_id, p.price, p.history_price FROM token_prices p WHERE p.token_id = ANY($1::bigint[])
 ),
 changed AS (
   SELECT i.token_id, o.price AS old_price, i.price AS new_price, i.source
   FROM input i LEFT JOIN old o ON o.token_id = i.token_id
   WHERE o.price IS DISTINCT FROM i.price
 ),
+histw AS (
+  SELECT i.token_id, i.price, i.source
+  FROM input i LEFT JOIN old o ON o.token_id = i.token_id
+  WHERE o.history_price IS NULL
+    OR (i.price <> o.history_price AND abs(i.price / o.history_price - 1) >= $17::float8)
+),
 up AS (
-  INSERT INTO token_prices AS p (token_id, price, change_24h, liquidity, source, block_id, updated_at)
-  SELECT i.token_id, i.price, i.change_24h, i.liquidity, i.source, i.block_id, ts.now FROM input i, ts
+  INSERT INTO token_prices AS p
+    (token_id, price, change_24h, liquidity, source, block_id, updated_at, history_price)
+  SELECT i.token_id, i.price, i.change_24h, i.liquidity, i.source, i.block_id, ts.now,
+    CASE WHEN h.token_id IS NOT NULL THEN i.price END
+  FROM input i LEFT JOIN histw h ON h.token_id = i.token_id, ts
   ON CONFLICT (token_id) DO UPDATE SET
     price = EXCLUDED.price, change_24h = EXCLUDED.change_24h, liquidity = EXCLUDED.liquidity,
-    source = EXCLUDED.source, block_id = EXCLUDED.block_id, updated_at = EXCLUDED.updated_at
+    source = EXCLUDED.source, block_id = EXCLUDED.block_id, updated_at = EXCLUDED.updated_at,
+    history_price = coalesce(EXCLUDED.history_price, p.history_price)
 ),
 hist AS (
   INSERT INTO token_price_history (token_id, price, source, "timestamp")
-  SELECT c.token_id, c.new_price, c.source, ts.now FROM changed c, ts
+  SELECT h.token_id, h.price, h.source, ts.now FROM histw h, ts
 ),
 sched AS (
   INSERT INTO token_schedule AS s
@@ -158,7 +186,8 @@ tok AS (
         || CASE WHEN x.deactivate THEN jsonb_build_object('deactivated_at', $7::float8) ELSE '{}'::jsonb END
     END,
     is_active = CASE WHEN x.deactivate THEN false ELSE t.is_active END,
-    updated_at = CASE WHEN x.deactivate THEN ts.now ELSE t.updated_at END
+    updated_at = CASE WHEN x.deactivate THEN ts.now ELSE t.updated_at END,
+    change_seq = CASE WHEN x.deactivate THEN nextval('token_change_seq') ELSE t.change_seq END
   FROM ts, (
     SELECT i.token_id, true AS ok, c.token_id IS NOT NULL AS changed, NULL::text AS reason, false AS deactivate
     FROM input i LEFT JOIN changed c ON c.token_id = i.token_id
@@ -197,8 +226,10 @@ const docField = (field: string, type: string): string =>
  * Existing rows: provided keys overwrite, omitted keys keep their value. New rows take defaults.
  * Rank history: a row for every new token with a rank and every update that changes the rank.
  */
-export const UPSERT_TOKENS = `WITH ts AS (SELECT to_timestamp($2::float8 / 1000.0) AS now),
-input AS (SELECT e.doc, e.doc->>'address' AS address FROM jsonb_array_elements($1::jsonb) AS e(doc)),
+const upsertTokensSql = (
+  input: string,
+): string => `WITH ts AS (SELECT to_timestamp($2::float8 / 1000.0) AS now),
+input AS (${input}),
 old AS (SELECT t.id, t.address, t.rank FROM tokens t JOIN input i ON i.address = t.address),
 upd AS (
   UPDATE tokens t SET
@@ -211,7 +242,8 @@ upd AS (
     ${docField('priority_score', 'int')},
     ${docField('refresh_interval_seconds', 'int')},
     ${docField('is_active', 'boolean')},
-    updated_at = ts.now
+    updated_at = ts.now,
+    change_seq = nextval('token_change_seq')
   FROM input i, ts WHERE t.address = i.address
   RETURNING t.id, t.rank
 ),
@@ -239,6 +271,30 @@ rh AS (
 SELECT (SELECT count(*) FROM ins)::int AS inserted, (SELECT count(*) FROM upd)::int AS updated,
   (SELECT count(*) FROM rh)::int AS rank_rows`;
 
+export const UPSERT_TOKENS = upsertTokensSql(
+  `SELECT e.doc, e.doc->>'address' AS address FROM jsonb_array_elements($1::jsonb) AS e(doc)`,
+);
+
+/**
+ * The streaming import's staging table (import-tokens.ts): one row per file row, its line
+ * number, its address and its validated doc. Temporary: it goes away at COMMIT or ROLLBACK.
+ */
+export const CREATE_IMPORT_STAGING = `CREATE TEMP TABLE trs_import (
+  line integer NOT NULL, address text COLLATE "C" NOT NULL, doc jsonb NOT NULL) ON COMMIT DROP`;
+export const COPY_IMPORT_STAGING = `COPY trs_import (line, address, doc) FROM STDIN`;
+/** $1 jsonb array of {line, address, doc} (PGlite: the staging rows in chunks). */
+export const INSERT_IMPORT_STAGING = `INSERT INTO trs_import (line, address, doc)
+SELECT (e->>'line')::int, e->>'address', e->'doc' FROM jsonb_array_elements($1::jsonb) AS e`;
+export const INDEX_IMPORT_STAGING = `CREATE INDEX ON trs_import (line)`;
+/** The second occurrence of the first address that appears twice, or no row. */
+export const FIND_IMPORT_DUPLICATE = `SELECT address, min(line) AS first_line, max(line) AS line FROM trs_import
+GROUP BY address HAVING count(*) > 1 ORDER BY max(line) LIMIT 1`;
+export const IMPORT_LINE_RANGE = `SELECT coalesce(min(line), 0) AS lo, coalesce(max(line), 0) AS hi FROM trs_import`;
+/** UPSERT_TOKENS over the staged rows with $1 < line <= $5. */
+export const UPSERT_STAGED_TOKENS = upsertTokensSql(
+  `SELECT s.doc, s.address FROM trs_import s WHERE s.line > $1::int AND s.line <= $5::int`,
+);
+
 const settingsSet = `
   refresh_interval_seconds = CASE WHEN $2::jsonb ? 'refresh_interval_seconds'
     THEN ($2::jsonb->>'refresh_interval_seconds')::int ELSE t.refresh_interval_seconds END,
@@ -246,11 +302,18 @@ const settingsSet = `
     THEN ($2::jsonb->>'priority_score')::int ELSE t.priority_score END,
   is_active = CASE WHEN $2::jsonb ? 'is_active' THEN ($2::jsonb->>'is_active')::boolean ELSE t.is_active END,
   refresh_metadata = t.refresh_metadata || coalesce($2::jsonb->'metadata', '{}'::jsonb),
-  updated_at = to_timestamp($3::float8 / 1000.0)`;
+  updated_at = to_timestamp($3::float8 / 1000.0),
+  change_seq = nextval('token_change_seq')`;
 
-/** $1 id, $2 settings doc (jsonb), $3 now (ms). Bumps updated_at for the scheduler's delta load. */
-export const UPDATE_SETTINGS_BY_ID = `UPDATE tokens t SET ${settingsSet} WHERE t.id = $1::bigint RETURNING ${TOKEN_COLUMNS}`;
-export const UPDATE_SETTINGS_BY_ADDRESS = `UPDATE tokens t SET ${settingsSet} WHERE t.address = $1::text RETURNING ${TOKEN_COLUMNS}`;
+/**
+ * The change feed's writer lock (change-feed.ts) in a MATERIALIZED CTE joined into the UPDATE:
+ * the SET list, and so nextval, is evaluated on joined rows, i.e. after the lock is held.
+ */
+const settingsLock = `WITH lk AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared(${CHANGE_LOCK_KEY}::bigint) AS l)`;
+
+/** $1 id, $2 settings doc (jsonb), $3 now (ms). Bumps updated_at and change_seq (delta load). */
+export const UPDATE_SETTINGS_BY_ID = `${settingsLock} UPDATE tokens t SET ${settingsSet} FROM lk WHERE t.id = $1::bigint RETURNING ${TOKEN_COLUMNS}`;
+export const UPDATE_SETTINGS_BY_ADDRESS = `${settingsLock} UPDATE tokens t SET ${settingsSet} FROM lk WHERE t.address = $1::text RETURNING ${TOKEN_COLUMNS}`;
 
 export const GET_TOKEN_BY_ID = `SELECT ${VIEW_COLUMNS} ${VIEW_FROM} WHERE t.id = $1::bigint`;
 export const GET_TOKEN_BY_ADDRESS = `SELECT ${VIEW_COLUMNS} ${VIEW_FROM} WHERE t.address = $1::text`;

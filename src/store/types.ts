@@ -15,6 +15,11 @@ import type {
   Token,
   TokenWithState,
 } from '../core/types.js';
+import type { ChangedTokens } from './change-feed.js';
+import type { HistoryMaintenanceResult } from './history-partitions.js';
+import type { ImportOptions, ImportRow } from './import-tokens.js';
+
+export type { ChangedTokens, HistoryMaintenanceResult, ImportOptions, ImportRow };
 
 export const PARTITION_COUNT = 64;
 
@@ -117,6 +122,22 @@ export interface Store {
    * incremental pick-up of new/edited/deactivated tokens.
    */
   loadTokensChangedSince(sinceMs: number, opts?: Omit<LoadOptions, 'pageSize'>): Promise<TokenWithState[]>;
+  /**
+   * The change feed: tokens (active or not) whose row or settings changed after `afterSeq`
+   * (0 = everything), in O(changes). Pass the returned `lastSeq` to the next call. `deferred`
+   * (nothing read) while another transaction is changing tokens: call again later.
+   */
+  loadTokensChanged(afterSeq: number, opts?: Omit<LoadOptions, 'pageSize'>): Promise<ChangedTokens>;
+  /**
+   * The highest committed change sequence value (waits for in-flight token writers). Take it
+   * before a full load; loadTokensChanged from it then misses nothing.
+   */
+  changeHorizon(): Promise<number>;
+  /**
+   * Price history retention: create daily partitions from today to a few days ahead, drop those
+   * wholly older than now - retentionMs. Idempotent; the service calls it at start and hourly.
+   */
+  maintainHistory(now: number, retentionMs: number): Promise<HistoryMaintenanceResult>;
 
   /** Write one batch of refresh results in ONE transaction, constant round trips. */
   writeRefreshResults(batch: RefreshBatchWrite): Promise<RefreshBatchWriteResult>;
@@ -125,6 +146,15 @@ export interface Store {
 
   /** Import: upsert by address in ONE transaction; rank history row when a rank is set/changes. */
   upsertTokens(rows: readonly TokenInput[], now: number): Promise<UpsertResult>;
+  /**
+   * Streaming import: upsert rows as they are parsed, ONE transaction, memory bounded by one
+   * batch. A bad row (thrown by the source or found here) writes nothing.
+   */
+  importTokens(
+    batches: AsyncIterable<ImportRow[]>,
+    now: number,
+    opts?: ImportOptions,
+  ): Promise<UpsertResult & { rows: number }>;
   /** Update one token's settings; null when no such token. */
   updateTokenSettings(
     addressOrId: string | number,

@@ -71,6 +71,18 @@ export class FakeStore implements Store {
   async loadTokensChangedSince(): Promise<never[]> {
     return notInFake('loadTokensChangedSince');
   }
+  async loadTokensChanged(): Promise<never> {
+    return notInFake('loadTokensChanged');
+  }
+  async changeHorizon(): Promise<never> {
+    return notInFake('changeHorizon');
+  }
+  async maintainHistory(): Promise<never> {
+    return notInFake('maintainHistory');
+  }
+  async importTokens(): Promise<never> {
+    return notInFake('importTokens');
+  }
   async writeRefreshResults(): Promise<never> {
     return notInFake('writeRefreshResults');
   }
