@@ -4,7 +4,7 @@
  * import with its line number (CSV: the physical line; JSON: the array index), so a failed import
  * writes nothing. Unknown columns are ignored with one warning.
  */
-import { tokenFieldProblem, type TokenField } from '../core/limits.js';
+import { isImportColumn, tokenFieldProblem, type ImportColumn, type TokenField } from '../core/limits.js';
 import type { TokenInput } from '../store/types.js';
 
 export class ImportError extends Error {
@@ -17,19 +17,7 @@ export class ImportError extends Error {
   }
 }
 
-const KNOWN = [
-  'address',
-  'symbol',
-  'name',
-  'decimals',
-  'rank',
-  'volume_24h',
-  'in_contest',
-  'priority_score',
-  'refresh_interval_seconds',
-  'is_active',
-] as const;
-type Known = (typeof KNOWN)[number];
+type Known = ImportColumn;
 
 /** Parse CSV text into records with their starting line numbers (RFC 4180 quoting). */
 export function parseCsv(text: string): { line: number; fields: string[] }[] {
@@ -164,7 +152,7 @@ export function parseTokenFile(
       // JSON "line" = 1-based array index (element number).
       if (typeof rec !== 'object' || rec === null || Array.isArray(rec))
         throw new ImportError(i + 1, 'element is not an object');
-      for (const k of Object.keys(rec)) if (!(KNOWN as readonly string[]).includes(k)) unknown.add(k);
+      for (const k of Object.keys(rec)) if (!isImportColumn(k)) unknown.add(k);
       push(toTokenInput(rec as Record<string, unknown>, i + 1), i + 1);
       if (onProgress && i % 1000 === 0) onProgress(i, data.length);
     });
@@ -177,7 +165,7 @@ export function parseTokenFile(
   if (!header.includes('address')) throw new ImportError(records[0].line, 'header has no `address` column');
   const dup = header.find((h, i) => header.indexOf(h) !== i);
   if (dup) throw new ImportError(records[0].line, `header repeats column ${dup}`);
-  const unknown = header.filter((h) => !(KNOWN as readonly string[]).includes(h));
+  const unknown = header.filter((h) => !isImportColumn(h));
   if (unknown.length) warnings.push(`ignored unknown columns: ${unknown.join(', ')}`);
   for (let r = 1; r < records.length; r++) {
     const { line, fields } = records[r];
@@ -186,7 +174,7 @@ export function parseTokenFile(
     }
     const rec: Record<string, unknown> = {};
     header.forEach((h, i) => {
-      if ((KNOWN as readonly string[]).includes(h)) rec[h as Known] = fields[i];
+      if (isImportColumn(h)) rec[h as Known] = fields[i];
     });
     push(toTokenInput(rec, line), line);
     if (onProgress && r % 1000 === 0) onProgress(r, records.length - 1);

@@ -15,21 +15,9 @@
 import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { parse, type Info } from 'csv-parse';
+import { isImportColumn } from '../core/limits.js';
 import type { ImportRow } from '../store/types.js';
 import { ImportError, toTokenInput } from './import-file.js';
-
-const KNOWN: readonly string[] = [
-  'address',
-  'symbol',
-  'name',
-  'decimals',
-  'rank',
-  'volume_24h',
-  'in_contest',
-  'priority_score',
-  'refresh_interval_seconds',
-  'is_active',
-];
 
 /** Rows per batch handed to the store: bounded memory, few round trips. */
 export const IMPORT_BATCH_ROWS = 5_000;
@@ -60,7 +48,7 @@ async function* readCsv(file: string, opts: ReadOptions): AsyncGenerator<ImportR
         if (!header.includes('address')) throw new ImportError(line, 'header has no `address` column');
         const dup = header.find((h, i) => header!.indexOf(h) !== i);
         if (dup) throw new ImportError(line, `header repeats column ${dup}`);
-        keep = header.map((h) => KNOWN.includes(h));
+        keep = header.map((h) => isImportColumn(h));
         const unknown = header.filter((_, i) => !keep[i]);
         if (unknown.length) opts.onWarning?.(`ignored unknown columns: ${unknown.join(', ')}`);
         continue;
@@ -114,7 +102,7 @@ async function* readJson(file: string, opts: ReadOptions): AsyncGenerator<Import
       throw new ImportError(i + 1, 'element is not an object');
     const known: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(rec)) {
-      if (KNOWN.includes(k)) known[k] = v;
+      if (isImportColumn(k)) known[k] = v;
       else unknown.add(k);
     }
     batch.push({ line: i + 1, row: toTokenInput(known, i + 1) });

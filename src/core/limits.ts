@@ -63,6 +63,26 @@ export type TokenField =
   | 'is_active'
   | 'metadata';
 
+/** The columns an import row may carry (CSV header names, JSON keys), `address` first. */
+export const IMPORT_COLUMNS = [
+  'address',
+  'symbol',
+  'name',
+  'decimals',
+  'rank',
+  'volume_24h',
+  'in_contest',
+  'priority_score',
+  'refresh_interval_seconds',
+  'is_active',
+] as const satisfies readonly TokenField[];
+export type ImportColumn = (typeof IMPORT_COLUMNS)[number];
+
+/** True for a column name an import understands (others are ignored with one warning). */
+export function isImportColumn(name: string): name is ImportColumn {
+  return (IMPORT_COLUMNS as readonly string[]).includes(name);
+}
+
 interface FieldRule {
   /** What a valid value is, as the tail of "must be …". */
   readonly expects: string;

@@ -5,26 +5,16 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   addr,
+  record,
+  tokens,
   closeSharedStore,
   makeHarness,
   runLoop,
   warmSharedStore,
   type Harness,
 } from './scheduler-harness.js';
-import type { TokenInput } from '../../src/store/types.js';
-import type { SchedulerEvents } from '../../src/scheduler/types.js';
 import { flushMicrotasks } from '../../src/core/clock.js';
 import { UpstreamStatusError } from '../../src/sources/types.js';
-
-function tokens(n: number, f: (i: number) => Partial<TokenInput> = () => ({})): TokenInput[] {
-  return Array.from({ length: n }, (_, i) => ({ address: addr(i), symbol: `T${i}`, rank: i + 1, ...f(i) }));
-}
-
-function record<E extends keyof SchedulerEvents>(h: Harness, ev: E): SchedulerEvents[E][] {
-  const out: SchedulerEvents[E][] = [];
-  h.scheduler.events.on(ev, (p) => out.push(p));
-  return out;
-}
 
 /** Let real I/O (the embedded database) and promise chains settle without moving the clock. */
 async function settle(rounds = 30): Promise<void> {

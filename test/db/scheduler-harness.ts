@@ -13,6 +13,7 @@ import type { FetchPricesResult, PriceQuote, PriceSource } from '../../src/sourc
 import { UpstreamStatusError } from '../../src/sources/types.js';
 import { openStore } from '../../src/store/index.js';
 import type { Store, TokenInput } from '../../src/store/types.js';
+import type { SchedulerEvents } from '../../src/scheduler/types.js';
 import type { PgliteStore } from '../../src/store/pglite-store.js';
 import { TokenRefreshScheduler } from '../../src/scheduler/scheduler.js';
 
@@ -28,6 +29,18 @@ export function addr(i: number): string {
     n = Math.floor(n / 58);
   }
   return ('Tok' + 'z'.repeat(33) + s).slice(0, 44);
+}
+
+/** n token rows ranked 1..n at addr(0..n-1), each adjusted by `f`. */
+export function tokens(n: number, f: (i: number) => Partial<TokenInput> = () => ({})): TokenInput[] {
+  return Array.from({ length: n }, (_, i) => ({ address: addr(i), symbol: `T${i}`, rank: i + 1, ...f(i) }));
+}
+
+/** Every payload of scheduler event `ev` from now on. */
+export function record<E extends keyof SchedulerEvents>(h: Harness, ev: E): SchedulerEvents[E][] {
+  const out: SchedulerEvents[E][] = [];
+  h.scheduler.events.on(ev, (p) => out.push(p));
+  return out;
 }
 
 export type SourceMode = 'ok' | 'error';

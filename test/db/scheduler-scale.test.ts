@@ -4,18 +4,14 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   addr,
+  tokens,
   closeSharedStore,
   makeHarness,
   step,
   warmSharedStore,
   type Harness,
 } from './scheduler-harness.js';
-import type { TokenInput } from '../../src/store/types.js';
 import { SchedulerStats } from '../../src/scheduler/stats.js';
-
-function tokens(n: number, f: (i: number) => Partial<TokenInput> = () => ({})): TokenInput[] {
-  return Array.from({ length: n }, (_, i) => ({ address: addr(i), symbol: `T${i}`, rank: i + 1, ...f(i) }));
-}
 
 let h: Harness | null = null;
 afterEach(async () => {

@@ -1,6 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   addr,
+  record,
+  tokens,
   closeSharedStore,
   makeHarness,
   runLoop,
@@ -8,19 +10,7 @@ import {
   warmSharedStore,
   type Harness,
 } from './scheduler-harness.js';
-import type { TokenInput } from '../../src/store/types.js';
-import type { SchedulerEvents } from '../../src/scheduler/types.js';
 import { missBackoffMs, shouldDeactivate } from '../../src/scheduler/token-state.js';
-
-function tokens(n: number, f: (i: number) => Partial<TokenInput> = () => ({})): TokenInput[] {
-  return Array.from({ length: n }, (_, i) => ({ address: addr(i), symbol: `T${i}`, rank: i + 1, ...f(i) }));
-}
-
-function record<E extends keyof SchedulerEvents>(h: Harness, ev: E): SchedulerEvents[E][] {
-  const out: SchedulerEvents[E][] = [];
-  h.scheduler.events.on(ev, (p) => out.push(p));
-  return out;
-}
 
 let h: Harness | null = null;
 afterEach(async () => {

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMarket, type MarketServer } from '../../src/market/index.js';
 import { createDatabase, requirePostgres } from './pg-env.js';
+import { waitForOutput } from '../fixtures/child.js';
 
 const CLI = join(import.meta.dirname, '../../dist/cli/main.js');
 const hasPg = await requirePostgres();
@@ -55,16 +56,6 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-async function waitFor(child: ChildProcess, out: () => string, re: RegExp, ms: number) {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline && child.exitCode === null) {
-    const m = re.exec(out());
-    if (m) return m;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return re.exec(out());
-}
-
 describe.runIf(hasPg)('token-refresh start and a database that comes and goes', () => {
   let market: MarketServer;
   let db: { url: string; drop(): Promise<void> };
@@ -102,11 +93,14 @@ describe.runIf(hasPg)('token-refresh start and a database that comes and goes', 
 
   it('waits for a database that is down at start, serves once it is up, and exits 0 on SIGTERM while it is down again', async () => {
     const { child, out } = startService();
-    expect(await waitFor(child, out, /database unreachable at start; waiting/, 20_000), out()).not.toBeNull();
+    expect(
+      await waitForOutput(child, out, /database unreachable at start; waiting/, 20_000),
+      out(),
+    ).not.toBeNull();
     await new Promise((r) => setTimeout(r, 1_500));
     expect(child.exitCode, out()).toBeNull(); // still waiting, not exited
     await fwd.open();
-    const m = await waitFor(child, out, /"url":"(http:\/\/[^"]+)".*service running/, 45_000);
+    const m = await waitForOutput(child, out, /"url":"(http:\/\/[^"]+)".*service running/, 45_000);
     expect(m, out()).not.toBeNull();
     const health = await fetch(`${m![1]}/healthz`);
     expect(health.status).toBe(200);
@@ -124,7 +118,10 @@ describe.runIf(hasPg)('token-refresh start and a database that comes and goes', 
   it('SIGTERM while start waits for the database exits 0', async () => {
     await fwd.close();
     const { child, out } = startService();
-    expect(await waitFor(child, out, /database unreachable at start; waiting/, 20_000), out()).not.toBeNull();
+    expect(
+      await waitForOutput(child, out, /database unreachable at start; waiting/, 20_000),
+      out(),
+    ).not.toBeNull();
     const exited = once(child, 'exit');
     child.kill('SIGTERM');
     const [code] = (await exited) as [number | null];

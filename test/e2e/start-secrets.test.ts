@@ -10,23 +10,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMarket, type MarketServer } from '../../src/market/index.js';
 import { createDatabase, requirePostgres } from './pg-env.js';
+import { waitForOutput } from '../fixtures/child.js';
 
 const CLI = join(import.meta.dirname, '../../dist/cli/main.js');
 const API_KEY = 'jup-key-e2e-5b1f0c9a7d';
 const ADMIN_TOKEN = 'admin-token-e2e-8c2d4e6f0a1b3c5d';
 
 const hasPg = await requirePostgres();
-
-/** Waits until `out()` matches `re` or the child exits; returns the match (or null). */
-async function waitFor(child: ChildProcess, out: () => string, re: RegExp, ms: number) {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline && child.exitCode === null) {
-    const m = re.exec(out());
-    if (m) return m;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return re.exec(out());
-}
 
 describe.runIf(hasPg)('token-refresh start with both secrets at the default log level', () => {
   let market: MarketServer;
@@ -64,7 +54,7 @@ describe.runIf(hasPg)('token-refresh start with both secrets at the default log 
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
 
-    const m = await waitFor(child, () => out, /"url":"(http:\/\/[^"]+)".*service running/, 30_000);
+    const m = await waitForOutput(child, () => out, /"url":"(http:\/\/[^"]+)".*service running/, 30_000);
     expect(m, out).not.toBeNull();
     const base = m![1]!;
 
