@@ -4,7 +4,14 @@
  * error (row index, field, accepted range) from here.
  */
 import type { PriceObservation, RefreshBatchWrite, ScheduleState, TierDef, TierName } from '../core/types.js';
-import { isValidPrice, PRICE_EXPECTS, tokenFieldProblem, type TokenField } from '../core/limits.js';
+import {
+  IMPORT_COLUMNS,
+  isValidPrice,
+  PRICE_EXPECTS,
+  tokenFieldProblem,
+  type ImportColumn,
+  type TokenField,
+} from '../core/limits.js';
 import { InvalidPriceError, StoreInputError, TokenValidationError } from './errors.js';
 import { partitionOf } from './partition.js';
 import type { ListTokensOptions, TokenInput, TokenSettings, TokenSortField } from './types.js';
@@ -26,17 +33,8 @@ function checked<T>(idx: number | null, field: TokenField, v: unknown): T {
   return v as T;
 }
 
-const ROW_FIELDS = [
-  'symbol',
-  'name',
-  'decimals',
-  'rank',
-  'volume_24h',
-  'in_contest',
-  'priority_score',
-  'refresh_interval_seconds',
-  'is_active',
-] as const satisfies readonly (keyof TokenInput & TokenField)[];
+/** Every import column but the address (checked first, it also gives the partition). */
+const ROW_FIELDS = IMPORT_COLUMNS.filter((f): f is Exclude<ImportColumn, 'address'> => f !== 'address');
 
 /** Validate one import row; returns the doc the upsert SQL reads. */
 export function validateTokenInput(row: TokenInput, idx: number): TokenDoc {

@@ -73,6 +73,43 @@ function resolveBudget(plan: PlanName | PlanBudget, opts: ProjectOptions): { rpm
   return { rpm: plan.requestsPerMinute, batch: plan.maxBatchSize ?? opts.maxBatchSize ?? 50 };
 }
 
+/** The budget of a plan as the planner's context, with the options checked once for both users. */
+function planContext(plan: PlanName | PlanBudget, opts: ProjectOptions) {
+  const { rpm, batch } = resolveBudget(plan, opts);
+  const utilisation = opts.utilisation ?? 1;
+  if (!Number.isInteger(batch) || batch < 1)
+    throw new RangeError(`projectPlan: maxBatchSize must be an integer >= 1, got ${batch}`);
+  if (!(utilisation > 0 && utilisation <= 1)) {
+    throw new RangeError(`projectPlan: utilisation must be in (0, 1], got ${utilisation}`);
+  }
+  const ctx = {
+    capacityPerSecond: (rpm / 60) * batch * utilisation,
+    minIntervalSeconds: opts.minIntervalSeconds ?? DEFAULT_MIN_INTERVAL_SECONDS,
+    maxIntervalSeconds: opts.maxIntervalSeconds ?? Infinity,
+  };
+  return { rpm, batch, deviation: opts.deviation ?? 0.01, ctx };
+}
+
+/** Tokens numbered for the policies; a given σ counts as known (no prior shrinkage). */
+function policyTokens(
+  tokens: Iterable<
+    TokenAttributes & { sigma?: number | null; sigmaSamples?: number; lastPriceChangeAt?: number | null }
+  >,
+): PolicyToken[] {
+  const list: PolicyToken[] = [];
+  let id = 0;
+  for (const t of tokens) {
+    list.push({
+      ...t,
+      id: id++,
+      lastPriceChangeAt: t.lastPriceChangeAt ?? null,
+      sigma: t.sigma ?? null,
+      sigmaSamples: t.sigmaSamples ?? (t.sigma != null ? Number.MAX_SAFE_INTEGER : 0),
+    });
+  }
+  return list;
+}
+
 /**
  * Projected J on a Jupiter plan (by name) or on an explicit budget. Given a budget object, the
  * result carries the freshness figures only (the caller already knows the budget).
@@ -92,31 +129,9 @@ export function projectPlan(
   plan: PlanName | PlanBudget,
   opts: ProjectOptions = {},
 ): PlanProjection | ProjectedFreshness {
-  const { rpm, batch } = resolveBudget(plan, opts);
-  const deviation = opts.deviation ?? 0.01;
-  const utilisation = opts.utilisation ?? 1;
-  if (!Number.isInteger(batch) || batch < 1)
-    throw new RangeError(`projectPlan: maxBatchSize must be an integer >= 1, got ${batch}`);
-  if (!(utilisation > 0 && utilisation <= 1)) {
-    throw new RangeError(`projectPlan: utilisation must be in (0, 1], got ${utilisation}`);
-  }
-  const capacityPerSecond = (rpm / 60) * batch * utilisation;
-  const ctx = {
-    capacityPerSecond,
-    minIntervalSeconds: opts.minIntervalSeconds ?? DEFAULT_MIN_INTERVAL_SECONDS,
-    maxIntervalSeconds: opts.maxIntervalSeconds ?? Infinity,
-  };
-  const list: PolicyToken[] = [];
-  let id = 0;
-  for (const t of tokens) {
-    list.push({
-      ...t,
-      id: id++,
-      lastPriceChangeAt: null,
-      sigma: t.sigma ?? null,
-      sigmaSamples: t.sigmaSamples ?? (t.sigma != null ? Number.MAX_SAFE_INTEGER : 0),
-    });
-  }
+  const { rpm, batch, deviation, ctx } = planContext(plan, opts);
+  const { capacityPerSecond } = ctx;
+  const list = policyTokens(tokens);
   const policy = new OptimalPolicy({ deviation, tiers: opts.tiers });
   policy.replan(list, ctx, 0);
   let num = 0;
@@ -173,25 +188,9 @@ export function comparePolicies(
   plan: PlanBudget,
   opts: ProjectOptions & { now?: number } = {},
 ): PolicyComparison {
-  const { rpm, batch } = resolveBudget(plan, opts);
-  const deviation = opts.deviation ?? 0.01;
+  const { deviation, ctx } = planContext(plan, opts);
   const now = opts.now ?? 0;
-  const ctx = {
-    capacityPerSecond: (rpm / 60) * batch * (opts.utilisation ?? 1),
-    minIntervalSeconds: opts.minIntervalSeconds ?? DEFAULT_MIN_INTERVAL_SECONDS,
-    maxIntervalSeconds: opts.maxIntervalSeconds ?? Infinity,
-  };
-  const list: PolicyToken[] = [];
-  let id = 0;
-  for (const t of tokens) {
-    list.push({
-      ...t,
-      id: id++,
-      lastPriceChangeAt: t.lastPriceChangeAt ?? null,
-      sigma: t.sigma ?? null,
-      sigmaSamples: t.sigmaSamples ?? (t.sigma != null ? Number.MAX_SAFE_INTEGER : 0),
-    });
-  }
+  const list = policyTokens(tokens);
   const optimal = new OptimalPolicy({ deviation, tiers: opts.tiers });
   const tiered = new TieredPolicy({ tiers: opts.tiers });
   const uniform = new UniformPolicy();
