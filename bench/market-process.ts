@@ -9,16 +9,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { demoTokenRows } from '../src/demo.js';
-import {
-  initializeTokenRefresh,
-  type TokenRefreshIntegration,
-  type TokenRefreshOptions,
-} from '../src/index.js';
+import type { TokenRefreshIntegration } from '../src/index.js';
 import type { MarketRequestRecord } from '../src/market/request-log.js';
 import type { MarketToken } from '../src/market/tokens.js';
-import { openStore } from '../src/store/index.js';
-import type { Store, TokenInput } from '../src/store/types.js';
+import type { Store } from '../src/store/types.js';
+import { serviceOnMarket, type ServiceOptions } from '../test/fixtures/local-service.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -132,40 +127,9 @@ export interface ServiceAgainstMarket {
  * The market in a child process; in this one a migrated store seeded with the demo's rows for the
  * market's tokens, and the service on top (real HTTP, real time).
  */
-export async function startServiceWithMarketProcess(o: {
-  market: MarketProcessOptions;
-  service?: Omit<TokenRefreshOptions, 'store' | 'env' | 'priceApiUrl'>;
-  /** A PostgreSQL database (default: in-memory PGlite). */
-  databaseUrl?: string;
-  rows?: (rows: TokenInput[]) => TokenInput[];
-}): Promise<ServiceAgainstMarket> {
+export async function startServiceWithMarketProcess(
+  o: ServiceOptions & { market: MarketProcessOptions },
+): Promise<ServiceAgainstMarket> {
   const market = await startMarketProcess(o.market);
-  let store: Store | undefined;
-  try {
-    store = await openStore(o.databaseUrl ? { databaseUrl: o.databaseUrl } : { dataDir: 'memory://' });
-    await store.migrate();
-    const rows = demoTokenRows(await market.tokens());
-    await store.upsertTokens(o.rows ? o.rows(rows) : rows, Date.now());
-    const trs = await initializeTokenRefresh({
-      ...o.service,
-      store,
-      env: {},
-      priceApiUrl: market.priceUrlV3,
-    });
-    const s = store;
-    return {
-      market,
-      store: s,
-      trs,
-      async close() {
-        await trs.shutdown();
-        await s.close();
-        await market.close();
-      },
-    };
-  } catch (err) {
-    await store?.close().catch(() => undefined);
-    await market.close().catch(() => undefined);
-    throw err;
-  }
+  return serviceOnMarket(market, () => market.tokens(), o);
 }
