@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ImportError } from '../../src/cli/import-file.js';
 import { readTokenFile } from '../../src/cli/import-stream.js';
 import { buildTokens } from '../../src/market/tokens.js';
-import { ImportRowError } from '../../src/store/import-tokens.js';
+import { ImportRowError, type ImportOptions } from '../../src/store/import-tokens.js';
 import type { Store } from '../../src/store/types.js';
 import { addr, backends, count, type TestDatabase } from './backends.js';
 
@@ -33,8 +33,30 @@ async function writeCsv(file: string, rows: number, badLine = 0, prefix = 'Jmp')
   await once(out, 'finish');
 }
 
-const importFile = (store: Store, file: string, format: 'csv' | 'json' = 'csv') =>
-  store.importTokens(readTokenFile(file, format), T0);
+const importFile = (store: Store, file: string, format: 'csv' | 'json' = 'csv', opts: ImportOptions = {}) =>
+  store.importTokens(readTokenFile(file, format), T0, opts);
+
+/** What a change-feed reader and the rank history see of the tokens whose address starts with `prefix`. */
+async function footprint(store: Store, prefix: string) {
+  const like = [`${prefix}%`];
+  return {
+    maxSeq: await count(
+      store,
+      'SELECT coalesce(max(change_seq), 0) AS n FROM tokens WHERE address LIKE $1',
+      like,
+    ),
+    rankRows: await count(
+      store,
+      'SELECT count(*) AS n FROM token_rank_history h JOIN tokens t ON t.id = h.token_id WHERE t.address LIKE $1',
+      like,
+    ),
+    seqSum: await count(
+      store,
+      'SELECT coalesce(sum(change_seq), 0) AS n FROM tokens WHERE address LIKE $1',
+      like,
+    ),
+  };
+}
 
 describe.each(backends)('streaming import on $kind', (backend) => {
   let db: TestDatabase;
@@ -96,6 +118,97 @@ describe.each(backends)('streaming import on $kind', (backend) => {
     expect((err as ImportRowError).line).toBe(5);
     expect((err as Error).message).toMatch(/already appears on line 2/);
     expect(await store.getToken(addr('Dup', 2))).toBeNull();
+  });
+
+  it('an unchanged re-import writes nothing: no change_seq bump, no rank history, no updated_at', async () => {
+    const file = path.join(dir, 'same.csv');
+    await writeCsv(file, 3_000, 0, 'Same');
+    expect(await importFile(store, file)).toMatchObject({
+      inserted: 3_000,
+      updated: 0,
+      rankHistoryRows: 3_000,
+    });
+    const before = await footprint(store, 'Same');
+    expect(before.rankRows).toBe(3_000);
+    const r = await store.importTokens(readTokenFile(file, 'csv'), T0 + 60_000);
+    expect(r).toEqual({ rows: 3_000, inserted: 0, updated: 0, rankHistoryRows: 0 });
+    expect(await footprint(store, 'Same')).toEqual(before);
+    expect(
+      await count(
+        store,
+        `SELECT count(*) AS n FROM tokens WHERE address LIKE 'Same%' AND updated_at <> to_timestamp($1::float8 / 1000.0)`,
+        [T0],
+      ),
+    ).toBe(0);
+  });
+
+  // Chunked (every 700 lines, as PGlite writes 50,000 at a time) and all at once, on both backends.
+  it.each([700, undefined])(
+    'a re-import bumps exactly the changed rows (chunkLines %s)',
+    async (chunkLines) => {
+      const prefix = chunkLines ? 'Chk' : 'Chg';
+      const file = path.join(dir, `${prefix}.csv`);
+      await writeCsv(file, 2_500, 0, prefix);
+      expect(await importFile(store, file, 'csv', { chunkLines })).toMatchObject({ inserted: 2_500 });
+      const before = await footprint(store, prefix);
+      const seqOf = async (k: number) =>
+        count(store, 'SELECT change_seq AS n FROM tokens WHERE address = $1', [addr(prefix, k)]);
+      const untouched = await seqOf(1_500);
+      // text[k] holds token k (line k + 1, writeCsv). Token 10: new rank; token 1,400: new symbol, same rank;
+      // token 2,499: same values but in_contest written as 0/1 instead of false/true (no change);
+      // token 2,600 is new.
+      const text = (await import('node:fs')).readFileSync(file, 'utf8').split('\n');
+      text[10] = `${addr(prefix, 10)},S10,9999,25,false`;
+      text[1400] = `${addr(prefix, 1_400)},Renamed,1400,3500,false`;
+      text[2499] = `${addr(prefix, 2_499)},S2499,2499,6247.5,0`;
+      text.splice(text.length - 1, 0, `${addr(prefix, 2_600)},S2600,2600,1,true`);
+      writeFileSync(file, text.join('\n'));
+      const r = await importFile(store, file, 'csv', { chunkLines });
+      expect(r).toEqual({ rows: 2_501, inserted: 1, updated: 2, rankHistoryRows: 2 });
+      const after = await footprint(store, prefix);
+      expect(after.rankRows).toBe(before.rankRows + 2); // token 10's new rank and token 2,600's
+      expect(
+        await count(store, 'SELECT count(*) AS n FROM tokens WHERE address LIKE $1 AND change_seq > $2', [
+          `${prefix}%`,
+          before.maxSeq,
+        ]),
+      ).toBe(3);
+      expect(await seqOf(10)).toBeGreaterThan(before.maxSeq);
+      expect(await seqOf(1_400)).toBeGreaterThan(before.maxSeq);
+      expect(await seqOf(1_500)).toBe(untouched);
+      expect(await store.getToken(addr(prefix, 10))).toMatchObject({ rank: 9999, symbol: 'S10' });
+      expect(await store.getToken(addr(prefix, 1_400))).toMatchObject({ rank: 1400, symbol: 'Renamed' });
+      expect(await store.getToken(addr(prefix, 2_600))).toMatchObject({ rank: 2600, in_contest: true });
+    },
+  );
+
+  it('a bad row late in a re-import leaves every token and the change feed as they were', async () => {
+    const file = path.join(dir, 'late.csv');
+    await writeCsv(file, 4_000, 0, 'Late');
+    await importFile(store, file);
+    const before = await footprint(store, 'Late');
+    // Every row changes (new ranks), and line 3,991 is bad.
+    const text = (await import('node:fs')).readFileSync(file, 'utf8').split('\n');
+    for (let k = 1; k <= 4_000; k++) text[k] = `${addr('Late', k)},T${k},${k + 5},1,false`;
+    text[3_990] = 'not-a-mint,X,1,1,false';
+    writeFileSync(file, text.join('\n'));
+    const err = await importFile(store, file, 'csv', { chunkLines: 1_000 }).catch((e: unknown) => e);
+    expect((err as ImportError).line).toBe(3_991);
+    expect(await footprint(store, 'Late')).toEqual(before);
+    expect(await store.getToken(addr('Late', 5))).toMatchObject({ symbol: 'S5', rank: 5 });
+  });
+
+  it('keeps text with tabs, backslashes, newlines and quotes intact through staging', async () => {
+    const rows = [
+      { address: addr('Esc', 1), symbol: 'a\\b', name: 'tab\there\nnew line \\N \r end' },
+      { address: addr('Esc', 2), symbol: '\\N', name: 'quote " and , comma — ünïcødé 🚀' },
+    ];
+    const file = path.join(dir, 'esc.json');
+    writeFileSync(file, JSON.stringify(rows));
+    expect(await importFile(store, file, 'json')).toMatchObject({ inserted: 2 });
+    for (const row of rows) expect(await store.getToken(row.address)).toMatchObject(row);
+    // The same values again are no change.
+    expect(await importFile(store, file, 'json')).toMatchObject({ inserted: 0, updated: 0 });
   });
 
   it("imports the market's own token list as it is", async () => {
