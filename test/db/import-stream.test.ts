@@ -58,6 +58,57 @@ async function footprint(store: Store, prefix: string) {
   };
 }
 
+/** Every row of `file` as [line, address, name] (no database). */
+async function readAll(file: string): Promise<[number, string, unknown][]> {
+  const out: [number, string, unknown][] = [];
+  for await (const batch of readTokenFile(file, 'csv')) {
+    for (const r of batch) out.push([r.line, r.row.address, r.row.name]);
+  }
+  return out;
+}
+
+describe('CSV reader line numbers', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(path.join(tmpdir(), 'trs-import-lines-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('counts quoted multi-line fields, empty lines and CRLF as the physical line a row starts on', async () => {
+    const file = path.join(dir, 'lines.csv');
+    const a = (k: number) => addr('Ln', k);
+    // CRLF throughout (csv-parse takes the record delimiter from the first record).
+    const rows = [`\uFEFFaddress,name`, `${a(1)},"two\r\nlines"`, ``, `${a(2)},plain`];
+    rows.push(`"${a(3)}","three\r\nline\r\nname"`, `${a(4)},x`, ``);
+    writeFileSync(file, rows.join('\r\n'));
+    expect(await readAll(file)).toEqual([
+      [2, a(1), 'two\r\nlines'],
+      [5, a(2), 'plain'],
+      [6, a(3), 'three\r\nline\r\nname'],
+      [9, a(4), 'x'],
+    ]);
+    writeFileSync(file, `address,name\n${a(1)},"a\nb"\n\nnot-a-mint,x\n`);
+    const err = await readAll(file).catch((e: unknown) => e);
+    expect((err as ImportError).line).toBe(5);
+  });
+
+  it('names the physical line of a CSV syntax error', async () => {
+    const file = path.join(dir, 'syntax.csv');
+    const cases: [string, number, RegExp][] = [
+      [`address,name\n${addr('Ln', 1)},ok\n${addr('Ln', 2)},"open\n`, 3, /Quote Not Closed/],
+      // A CRLF inside the quoted field of line 2 is one line, not two.
+      [`address,name\r\n${addr('Ln', 1)},"x\r\ny"\r\n${addr('Ln', 2)},"q"z\r\n`, 4, /Invalid Closing Quote/],
+    ];
+    for (const [text, line, message] of cases) {
+      writeFileSync(file, text);
+      const err = await readAll(file).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ImportError);
+      expect((err as ImportError).line).toBe(line);
+      expect((err as Error).message).toMatch(message);
+    }
+  });
+});
+
 describe.each(backends)('streaming import on $kind', (backend) => {
   let db: TestDatabase;
   let store: Store;
