@@ -14,13 +14,20 @@
  */
 import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { Parser } from 'csv-parse';
+import { Parser, type Options } from 'csv-parse';
 import { isImportColumn } from '../core/limits.js';
 import type { ImportRow } from '../store/types.js';
 import { ImportError, toTokenInput } from './import-file.js';
 
 /** Rows per batch handed to the store: bounded memory, few round trips. */
 export const IMPORT_BATCH_ROWS = 5_000;
+/**
+ * Bytes read per file chunk (~2,700 rows of a typical token CSV), and parsed chunks buffered
+ * ahead of the consumer: the parser's object-mode buffer counts chunks, not rows, so its default
+ * of 16 would hold 16 chunks of parsed rows.
+ */
+const READ_CHUNK_BYTES = 256 * 1024;
+const PARSED_CHUNKS_AHEAD = 2;
 
 export interface ReadOptions {
   onWarning?: (message: string) => void;
@@ -102,9 +109,14 @@ class LineParser extends Parser {
 }
 
 async function* readCsv(file: string, opts: ReadOptions): AsyncGenerator<ImportRow[]> {
-  const input = createReadStream(file, { highWaterMark: 1 << 20 });
+  const input = createReadStream(file, { highWaterMark: READ_CHUNK_BYTES });
   if (opts.onBytes) input.on('data', () => opts.onBytes!(input.bytesRead));
-  const parser = new LineParser({ bom: true, skip_empty_lines: true, relax_column_count: true });
+  const parser = new LineParser({
+    bom: true,
+    skip_empty_lines: true,
+    relax_column_count: true,
+    readableHighWaterMark: PARSED_CHUNKS_AHEAD,
+  } as Options);
   input.pipe(parser);
   input.on('error', (err) => parser.destroy(err));
   let header: string[] | null = null;
