@@ -171,6 +171,37 @@ describe.each(backends)('streaming import on $kind', (backend) => {
     expect(await store.getToken(addr('Dup', 2))).toBeNull();
   });
 
+  // Written in chunks of 3 lines (2-4 | 5-7 | 8): the duplicate check still covers the whole file first.
+  it.each([
+    ['across chunks', ['A', 'B', 'C', 'D', 'E', 'F', 'A'], 8, 2],
+    ['within a chunk, after an earlier one across chunks', ['A', 'B', 'C', 'A', 'D', 'D'], 5, 2],
+    ['within the first chunk', ['A', 'B', 'B', 'C'], 4, 3],
+  ])('names the first duplicate %s and writes nothing', async (_, names, line, firstLine) => {
+    const a = (n: string) => addr(`Dq${n}`, 1);
+    const file = path.join(dir, 'dupq.csv');
+    writeFileSync(file, `address\n${names.map(a).join('\n')}\n`);
+    const tokensBefore = await count(store, 'SELECT count(*) AS n FROM tokens');
+    const err = await importFile(store, file, 'csv', { chunkLines: 3 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ImportRowError);
+    expect((err as ImportRowError).line).toBe(line);
+    expect((err as Error).message).toMatch(new RegExp(`already appears on line ${firstLine}\\b`));
+    expect(await count(store, 'SELECT count(*) AS n FROM tokens')).toBe(tokensBefore);
+  });
+
+  it('reports reading, then writing once with every row', async () => {
+    const file = path.join(dir, 'progress.csv');
+    await writeCsv(file, 12_000, 0, 'Prg');
+    const events: string[] = [];
+    const r = await importFile(store, file, 'csv', {
+      chunkLines: 5_000,
+      onProgress: (e) => events.push(`${e.phase} ${e.rows}`),
+    });
+    expect(r.rows).toBe(12_000);
+    expect(events.filter((e) => e.startsWith('writing'))).toEqual(['writing 12000']);
+    expect(events.at(-1)).toBe('writing 12000');
+    expect(events.filter((e) => e.startsWith('staging')).at(-1)).toBe('staging 12000');
+  });
+
   it('an unchanged re-import writes nothing: no change_seq bump, no rank history, no updated_at', async () => {
     const file = path.join(dir, 'same.csv');
     await writeCsv(file, 3_000, 0, 'Same');
