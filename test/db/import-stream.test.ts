@@ -1,10 +1,11 @@
 /**
  * `tokens import` as a stream (cli/import-stream.ts → store.importTokens) against every backend:
  * one transaction that lands whole or not at all (a bad row at line 700,001 writes nothing),
- * duplicates named with both lines, re-import by address, and the market's own token list
- * imported as it is.
+ * duplicates named with both lines, re-import by address writing only the rows that changed (no
+ * change_seq bump, updated_at or rank history for the others), text surviving COPY's escaping,
+ * the market's own token list imported as it is; and the CSV reader's physical line numbers.
  */
-import { mkdtempSync, rmSync, writeFileSync, createWriteStream } from 'node:fs';
+import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -239,9 +240,9 @@ describe.each(backends)('streaming import on $kind', (backend) => {
       // text[k] holds token k (line k + 1, writeCsv). Token 10: new rank; token 1,400: new symbol, same rank;
       // token 2,499: same values but in_contest written as 0/1 instead of false/true (no change);
       // token 2,600 is new.
-      const text = (await import('node:fs')).readFileSync(file, 'utf8').split('\n');
+      const text = readFileSync(file, 'utf8').split('\n');
       text[10] = `${addr(prefix, 10)},S10,9999,25,false`;
-      text[1400] = `${addr(prefix, 1_400)},Renamed,1400,3500,false`;
+      text[1400] = `${addr(prefix, 1_400)},Renamed,1400,3500,true`;
       text[2499] = `${addr(prefix, 2_499)},S2499,2499,6247.5,0`;
       text.splice(text.length - 1, 0, `${addr(prefix, 2_600)},S2600,2600,1,true`);
       writeFileSync(file, text.join('\n'));
@@ -270,7 +271,7 @@ describe.each(backends)('streaming import on $kind', (backend) => {
     await importFile(store, file);
     const before = await footprint(store, 'Late');
     // Every row changes (new ranks), and line 3,991 is bad.
-    const text = (await import('node:fs')).readFileSync(file, 'utf8').split('\n');
+    const text = readFileSync(file, 'utf8').split('\n');
     for (let k = 1; k <= 4_000; k++) text[k] = `${addr('Late', k)},T${k},${k + 5},1,false`;
     text[3_990] = 'not-a-mint,X,1,1,false';
     writeFileSync(file, text.join('\n'));
