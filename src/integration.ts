@@ -27,6 +27,7 @@ import type { ApiService, LiveBudget, LiveToken, RefreshOutcome, TokenScheduleFa
 import type { RefreshPolicy } from './core/policy.js';
 import { effectiveTier } from './core/tiers.js';
 import { sigmaToDaily } from './core/volatility.js';
+import { strided } from './core/stride.js';
 import type { SchedToken } from './scheduler/token-state.js';
 import { BadRequestError, TokenNotFoundError } from './api/errors.js';
 
@@ -310,9 +311,12 @@ export class TokenRefreshIntegration implements ApiService {
   }
 
   /** Every scheduled token with its plan (O(N): for timers, never per request). */
-  liveTokens(): LiveToken[] {
+  liveTokens(max: number): { tokens: LiveToken[]; total: number } {
     const now = this.clock.now();
-    return Array.from(this.scheduler.tokens.values(), (t) => this.liveToken(t, now));
+    const all = this.scheduler.tokens;
+    const tokens: LiveToken[] = [];
+    for (const t of strided(all.values(), all.size, max)) tokens.push(this.liveToken(t, now));
+    return { tokens, total: all.size };
   }
 
   budget(): LiveBudget {

@@ -296,7 +296,7 @@ export class TokenRefreshScheduler {
     if (!ctx) return;
     this.plannedCapacity = ctx.capacityPerSecond;
     try {
-      this.stats.updatePlan(this.book.values(), this.o.policy, now, this.o.deviation, (t) =>
+      this.stats.updatePlan(this.book.values(), this.book.size, this.o.policy, now, this.o.deviation, (t) =>
         this.importance(t),
       );
     } catch (err) {

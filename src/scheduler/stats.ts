@@ -9,6 +9,7 @@ import type { RefreshPolicy } from '../core/policy.js';
 import type { TierDef, TierName } from '../core/types.js';
 import { effectiveTier } from '../core/tiers.js';
 import { staleness } from '../core/planner.js';
+import { strided } from '../core/stride.js';
 import { DEFAULT_PRIOR_SIGMA, VolatilityEstimator } from '../core/volatility.js';
 import type { SchedToken } from './token-state.js';
 import type { BatchOutcome } from './batch-processor.js';
@@ -120,21 +121,19 @@ export class SchedulerStats {
   /** At re-plan: mean planned interval per tier and the weighted staleness the plan predicts. */
   updatePlan(
     tokens: Iterable<SchedToken>,
+    count: number,
     policy: RefreshPolicy,
     now: number,
     deviation: number,
     weightOf: (t: SchedToken) => number,
   ): void {
-    const all = [...tokens];
-    const step = Math.max(1, Math.ceil(all.length / SAMPLE_LIMIT));
     for (const v of this.perTier.values()) {
       v.intervalSum = 0;
       v.n = 0;
     }
     let wSum = 0;
     let wStale = 0;
-    for (let i = 0; i < all.length; i += step) {
-      const t = all[i];
+    for (const t of strided(tokens, count, SAMPLE_LIMIT)) {
       const T = policy.intervalSeconds(t, now);
       const v = this.perTier.get(this.tierOf.get(t.id) ?? effectiveTier(t, this.tiers).name);
       if (v) {
