@@ -10,6 +10,7 @@ import type { TierDef, TierName } from '../core/types.js';
 import { effectiveTier } from '../core/tiers.js';
 import { staleness } from '../core/planner.js';
 import { strided } from '../core/stride.js';
+import { ByteIdMap } from '../core/id-map.js';
 import { DEFAULT_PRIOR_SIGMA, VolatilityEstimator } from '../core/volatility.js';
 import type { SchedToken } from './token-state.js';
 import type { BatchOutcome } from './batch-processor.js';
@@ -41,6 +42,10 @@ export class MinuteCounter {
 
 const SAMPLE_LIMIT = 20_000;
 
+const TIER_CODES: readonly TierName[] = ['CRITICAL', 'HIGH', 'MEDIUM', 'LOW', 'MINIMAL', 'INACTIVE'];
+const tierCode = (name: TierName): number => TIER_CODES.indexOf(name) + 1;
+const tierName = (code: number): TierName | undefined => (code > 0 ? TIER_CODES[code - 1] : undefined);
+
 type Base = Pick<
   SchedulerStatus,
   'running' | 'paused' | 'policy' | 'startedAt' | 'now' | 'tokens' | 'plan' | 'circuit' | 'databaseDownSince'
@@ -55,7 +60,8 @@ export class SchedulerStats {
     TierName,
     { tokens: number; refreshes: MinuteCounter; intervalSum: number; n: number }
   >();
-  private tierOf = new Map<number, TierName>();
+  /** Each tracked token's tier, as 1 + its index in TIER_CODES. */
+  private readonly tierOf = new ByteIdMap();
   private stalenessEstimate: number | null = null;
   private lastBatchAt: number | null = null;
   private lastError: { message: string; at: number } | null = null;
@@ -89,17 +95,17 @@ export class SchedulerStats {
    */
   track(t: SchedToken): void {
     const name = effectiveTier(t, this.tiers).name;
-    const prev = this.tierOf.get(t.id);
+    const prev = tierName(this.tierOf.get(t.id));
     if (prev === name) return;
     if (prev !== undefined) this.perTier.get(prev)!.tokens--;
-    this.tierOf.set(t.id, name);
+    this.tierOf.set(t.id, tierCode(name));
     const v = this.perTier.get(name);
     if (v) v.tokens++;
   }
 
   /** A token left the schedule. */
   untrack(id: number): void {
-    const prev = this.tierOf.get(id);
+    const prev = tierName(this.tierOf.get(id));
     if (prev === undefined) return;
     this.tierOf.delete(id);
     const v = this.perTier.get(prev);
@@ -112,7 +118,7 @@ export class SchedulerStats {
     this.tierOf.clear();
     for (const t of tokens) {
       const name = effectiveTier(t, this.tiers).name;
-      this.tierOf.set(t.id, name);
+      this.tierOf.set(t.id, tierCode(name));
       const v = this.perTier.get(name);
       if (v) v.tokens++;
     }
@@ -135,7 +141,7 @@ export class SchedulerStats {
     let wStale = 0;
     for (const t of strided(tokens, count, SAMPLE_LIMIT)) {
       const T = policy.intervalSeconds(t, now);
-      const v = this.perTier.get(this.tierOf.get(t.id) ?? effectiveTier(t, this.tiers).name);
+      const v = this.perTier.get(tierName(this.tierOf.get(t.id)) ?? effectiveTier(t, this.tiers).name);
       if (v) {
         v.intervalSum += T;
         v.n++;
@@ -156,7 +162,7 @@ export class SchedulerStats {
     this.lastBatchAt = now;
     for (const t of batch) {
       if (outcome.perToken.get(t.id)?.status !== 'updated') continue;
-      const name = this.tierOf.get(t.id) ?? effectiveTier(t, this.tiers).name;
+      const name = tierName(this.tierOf.get(t.id)) ?? effectiveTier(t, this.tiers).name;
       this.perTier.get(name)?.refreshes.add(1, now);
     }
   }

@@ -28,9 +28,10 @@
 import type { ObservationProposal, PolicyContext, PolicyToken, RefreshPolicy } from '../policy.js';
 import { JumpTracker } from '../jump-rate.js';
 import { plannedInterval, planRefreshIntervals, type Plan } from '../planner.js';
-import { calculatePriorityScore, DEFAULT_TIERS, effectiveTier } from '../tiers.js';
+import { DEFAULT_TIERS } from '../tiers.js';
 import type { TierDef, TierName } from '../types.js';
 import { CohortPrior, type CohortMember, type SigmaState, VolatilityEstimator } from '../volatility.js';
+import { AttrCache } from './attr-cache.js';
 import { checkContext, PolicyStateError } from './common.js';
 
 export interface OptimalPolicyOptions {
@@ -55,15 +56,6 @@ export interface OptimalPolicyOptions {
 export const PLAN_SAMPLE_TOKENS = 50_000;
 /** Members of a tier whose σ always count in its cohort median (beyond them, a sample). */
 const PRIOR_EXACT_MEMBERS = 4_096;
-
-interface CachedAttrs {
-  rank: number | null;
-  volume: number | null;
-  contest: boolean;
-  boost: number;
-  weight: number;
-  tier: TierName;
-}
 
 export class OptimalPolicy implements RefreshPolicy {
   readonly name = 'optimal' as const;
@@ -92,6 +84,7 @@ export class OptimalPolicy implements RefreshPolicy {
     this.prior = opts.prior ?? new CohortPrior();
     this.priorRefreshMs = opts.priorRefreshMs ?? 300_000;
     this.jumps = opts.jumps ?? new JumpTracker({ deviation: this.deviation });
+    this.attrs = new AttrCache(this.tiers);
   }
 
   /**
@@ -144,47 +137,17 @@ export class OptimalPolicy implements RefreshPolicy {
     return this.jumps.rate(token.id);
   }
 
-  /**
-   * Weight and tier per token id, recomputed when an importance field changes (the hot path
-   * calls these on every refresh; the seed rules are cheap but not free at 500 refreshes/s).
-   */
-  private attrCache: (CachedAttrs | undefined)[] = [];
-  private readonly attrCacheSparse = new Map<number, CachedAttrs>();
-
-  private attrs(token: PolicyToken): CachedAttrs {
-    const id = token.id;
-    const dense = id >= 0 && id < 1 << 24 && Number.isInteger(id);
-    const c = dense ? this.attrCache[id] : this.attrCacheSparse.get(id);
-    if (
-      c !== undefined &&
-      c.rank === token.rank &&
-      c.volume === token.volume_24h &&
-      c.contest === token.in_contest &&
-      c.boost === token.priority_score
-    ) {
-      return c;
-    }
-    const fresh: CachedAttrs = {
-      rank: token.rank,
-      volume: token.volume_24h,
-      contest: token.in_contest,
-      boost: token.priority_score,
-      weight: calculatePriorityScore(token, this.tiers),
-      tier: effectiveTier(token, this.tiers).name,
-    };
-    if (dense) this.attrCache[id] = fresh;
-    else this.attrCacheSparse.set(id, fresh);
-    return fresh;
-  }
+  /** Weight and tier per token id, recomputed when an importance field changes. */
+  private readonly attrs: AttrCache;
 
   /** The token's weight: the seed's priority score. */
   weight(token: PolicyToken): number {
-    return this.attrs(token).weight;
+    return this.attrs.weight(token);
   }
 
   /** The prior σ of the token's tier cohort. */
   priorSigma(token: PolicyToken): number {
-    return this.prior.get(this.attrs(token).tier);
+    return this.prior.get(this.attrs.tierOf(token));
   }
 
   /** The σ the plan uses for the token: its estimate shrunk toward its cohort prior. */
@@ -209,7 +172,7 @@ export class OptimalPolicy implements RefreshPolicy {
     checkContext(ctx);
     const list = Array.isArray(tokens) ? (tokens as PolicyToken[]) : Array.from(tokens);
     // Forget removed tokens now and then (the caches only ever hold recomputable values).
-    if (this.attrCacheSparse.size > 2 * list.length + 1024) this.attrCacheSparse.clear();
+    this.attrs.trimSparse(list.length);
     // The cohort priors move slowly (medians over thousands of tokens): refresh them at most
     // every `priorRefreshMs`, or at once when the token set changed by more than 10 %.
     if (
@@ -293,7 +256,7 @@ export class OptimalPolicy implements RefreshPolicy {
     const member: CohortMember = { tier: 'INACTIVE', sigma: null, sigmaSamples: 0 };
     for (const t of list) {
       if (t.sigma === null) continue;
-      const tier = this.attrs(t).tier;
+      const tier = this.attrs.tierOf(t);
       const c = seen.get(tier) ?? 0;
       seen.set(tier, c + 1);
       if (c >= PRIOR_EXACT_MEMBERS && c % stride !== 0) continue;
