@@ -118,7 +118,7 @@ export class LeaseSim {
 
   /** One renewal period (lease / 3): every ticking member runs one round, at a random offset. */
   async round(): Promise<void> {
-    const period = this.leaseMs / 3;
+    const period = Math.round(this.leaseMs / 3);
     const ids = [...this.members].filter(([, mem]) => mem.ticking).map(([id]) => id);
     for (let i = ids.length - 1; i > 0; i--) {
       const j = Math.floor(this.rng.next() * (i + 1));
