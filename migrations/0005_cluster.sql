@@ -165,6 +165,8 @@ BEGIN
     backoff_until = greatest(c.backoff_until, t + hold_ms * interval '1 millisecond'),
     updated_at = t
   WHERE c.key = budget_key;
+  -- Instances listening on this channel drop the slots they reserved before the slowdown.
+  PERFORM pg_notify('token_refresh_budget', budget_key);
   RETURN QUERY SELECT token_refresh_ms(c.backoff_until), c.adaptive_factor, token_refresh_ms(t)
     FROM cluster_budget c WHERE c.key = budget_key;
 END
