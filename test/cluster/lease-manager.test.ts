@@ -151,6 +151,28 @@ describe('LeaseManager on a fake clock', () => {
     expect((await old.tick())!.lost).toEqual(all);
   });
 
+  it('start() renews every lease / 3 on the clock and stop() ends the rounds', async () => {
+    const { clock, store } = setup();
+    let beats = 0;
+    const counting = new CutOffStore(store);
+    const hb = counting.heartbeat.bind(counting);
+    counting.heartbeat = (...args) => {
+      beats++;
+      return hb(...args);
+    };
+    const m = new LeaseManager({ store: counting, clock, instanceId: 'a', leaseMs: 9_000 });
+    m.start();
+    await clock.advanceAsync(0);
+    expect(beats).toBe(1);
+    await clock.advanceAsync(30_000); // rounds at 3, 6, ... 30 s
+    expect(beats).toBe(11);
+    expect(m.usablePartitions()).toHaveLength(64);
+    await m.stop();
+    await clock.advanceAsync(30_000);
+    expect(beats).toBe(11);
+    expect(store.snapshot().every((r) => r.owner === null)).toBe(true);
+  });
+
   it('fair rebalancing with 1..5 instances joining, leaving, crashing and cut off: never two users of a partition', async () => {
     const clock = new ManualClock(T0);
     const store = new MemoryLeaseStore(clock);
