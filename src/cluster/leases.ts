@@ -77,6 +77,8 @@ export class LeaseManager {
   private readonly drains = new Set<Promise<void>>();
   private timer: TimerHandle | null = null;
   private running: Promise<RoundResult | null> | null = null;
+  private started = false;
+  private poked = false;
   private stopped = false;
   /** The view of the last successful round (for status pages). */
   lastView: ClusterView | null = null;
@@ -135,23 +137,36 @@ export class LeaseManager {
 
   /** Run rounds every renewMs on the clock until stop(). */
   start(): void {
-    if (this.timer || this.stopped) return;
-    const loop = (): void => {
-      this.timer = null;
-      if (this.stopped) return;
-      void this.tick().finally(() => {
-        if (!this.stopped) this.timer = this.clock.setTimeout(loop, this.renewMs);
-      });
-    };
-    loop();
+    if (this.started || this.stopped) return;
+    this.started = true;
+    this.loop();
   }
 
-  /** Run a round soon (e.g. on a release notification). */
-  poke(): void {
-    if (this.stopped || this.running) return;
-    if (this.timer) this.clock.clearTimeout(this.timer);
+  private readonly loop = (): void => {
     this.timer = null;
-    this.start();
+    if (this.stopped) return;
+    this.poked = false;
+    void this.tick().finally(() => {
+      if (this.stopped) return;
+      // A poke that arrived during the round (e.g. a release right after our heartbeat) gets a
+      // round of its own at once; otherwise the next renewal.
+      this.timer = this.clock.setTimeout(this.loop, this.poked ? 0 : this.renewMs);
+    });
+  };
+
+  /**
+   * Run a round now instead of at the next renewal (call it on a release notification: the
+   * others then take over a leaving instance's partitions within a round trip, not 3.3 s).
+   * Only while started; a poke during a round runs another round right after it.
+   */
+  poke(): void {
+    if (this.stopped || !this.started) return;
+    if (this.running) {
+      this.poked = true;
+      return;
+    }
+    if (this.timer) this.clock.clearTimeout(this.timer);
+    this.timer = this.clock.setTimeout(this.loop, 0);
   }
 
   /** One round. Concurrent calls share the running round. Resolves null when it failed. */
