@@ -80,6 +80,28 @@ describe.each(backends)('cluster leases on $kind', (backend) => {
     expect(left.rows.map((r) => r.id)).toEqual(['d']);
   });
 
+  it('the heartbeat publishes rate, mu and the demand summary, and keeps them when a later one omits them', async () => {
+    const clock = new ManualClock(T0 + 1_800_000);
+    const leases = new SqlLeaseStore(exec, { databaseTimeFrom: clock });
+    const demand = { mu: [0.001, 0.01], rate: [12.5, 3.25] };
+    const v = await leases.heartbeat('pub', 10_000, { requestsPerMinute: 1500, mu: 0.004, demand });
+    expect(v.live).toContain('pub');
+    await clock.advanceAsync(3_000);
+    await leases.heartbeat('pub', 10_000);
+    const row = await exec.query<Record<string, unknown>>(
+      `SELECT requests_per_minute, mu, demand, token_refresh_ms(heartbeat_at) AS hb,
+         token_refresh_ms(expires_at) AS exp FROM cluster_instances WHERE id = 'pub'`,
+    );
+    expect(row.rows[0]).toEqual({
+      requests_per_minute: 1500,
+      mu: 0.004,
+      demand,
+      hb: clock.now(),
+      exp: clock.now() + 10_000,
+    });
+    expect(await leases.leave('pub')).toBe(0);
+  });
+
   it('fencing refuses a stale writer: the whole transaction rolls back and the error names the partitions', async () => {
     const clock = new ManualClock(T0 + 3_600_000);
     const leases = new SqlLeaseStore(exec, { databaseTimeFrom: clock });
