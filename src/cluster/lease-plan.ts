@@ -34,8 +34,8 @@ const valid = (l: LeaseRow, now: number): boolean =>
   l.owner !== null && l.expiresAtMs !== null && l.expiresAtMs > now;
 
 /**
- * @param draining partitions this instance is already draining: counted neither as held nor as
- *   available (they are on their way out).
+ * @param draining partitions this instance is draining: counted neither as held nor as available,
+ *   even once free (a release still pending would drop them again).
  */
 export function planRound(
   view: ClusterView,
@@ -60,9 +60,7 @@ export function planRound(
     w !== null && w !== me && live.has(w) && countOf(w) < target;
 
   const available = view.leases
-    .filter(
-      (l) => !valid(l, now) && !(l.owner === me && draining.has(l.partition)) && !wanterTakesIt(l.wantedBy),
-    )
+    .filter((l) => !valid(l, now) && !draining.has(l.partition) && !wanterTakesIt(l.wantedBy))
     .sort(
       (a, b) =>
         Number(b.wantedBy === me) - Number(a.wantedBy === me) ||

@@ -98,6 +98,11 @@ describe('planRound', () => {
     const v = view(held([['a', 64]]), ['a', 'b']);
     const p = planRound(v, 'a', new Set(Array.from({ length: 32 }, (_, i) => 32 + i)));
     expect(p).toMatchObject({ shed: [], take: [] });
+    // A draining partition found free (released by a new owner meanwhile) is not taken back
+    // while this instance's own release of it is still pending.
+    const out = view(held([['a', 64]]), ['a'], { 5: { owner: null, expiresAtMs: null } });
+    expect(planRound(out, 'a', new Set([5])).take).toEqual([]);
+    expect(planRound(out, 'a').take).toEqual([5]);
   });
 });
 
