@@ -110,8 +110,11 @@ BEGIN
   IF burst IS NULL OR burst < 1 OR burst > 100000 THEN
     RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = format('token_refresh_take_slots: burst must be 1..100000, got %s', burst);
   END IF;
-  INSERT INTO cluster_budget (key) VALUES (budget_key) ON CONFLICT (key) DO NOTHING;
   SELECT * INTO b FROM cluster_budget c WHERE c.key = budget_key FOR UPDATE;
+  IF NOT FOUND THEN -- first use of this key
+    INSERT INTO cluster_budget (key) VALUES (budget_key) ON CONFLICT (key) DO NOTHING;
+    SELECT * INTO b FROM cluster_budget c WHERE c.key = budget_key FOR UPDATE;
+  END IF;
   t := token_refresh_clock(at_ms); -- after the lock: later than the previous holder's clock
   t_ms := token_refresh_ms(t);
   step := period_ms / token_refresh_budget_factor(b, t);
@@ -146,8 +149,11 @@ BEGIN
   IF wait_ms IS NOT NULL AND NOT (wait_ms >= 0) THEN
     RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = format('token_refresh_budget_slow: wait_ms must be >= 0, got %s', wait_ms);
   END IF;
-  INSERT INTO cluster_budget (key) VALUES (budget_key) ON CONFLICT (key) DO NOTHING;
   SELECT * INTO b FROM cluster_budget c WHERE c.key = budget_key FOR UPDATE;
+  IF NOT FOUND THEN -- first use of this key
+    INSERT INTO cluster_budget (key) VALUES (budget_key) ON CONFLICT (key) DO NOTHING;
+    SELECT * INTO b FROM cluster_budget c WHERE c.key = budget_key FOR UPDATE;
+  END IF;
   t := token_refresh_clock(at_ms);
   streak := b.limited_streak;
   IF limited THEN
