@@ -16,7 +16,8 @@
  * compared with (ratio column); the targets are the issue's, at 1M.
  *
  * Options (env): BENCH_SCALE_SIZES (100000,1000000), BENCH_SCALE_WARMUP_S (30),
- * BENCH_SCALE_WINDOW_S (60), BENCH_DATABASE_URL (server for the throw-away databases).
+ * BENCH_SCALE_WINDOW_S (60), BENCH_DATABASE_URL (server for the throw-away databases),
+ * BENCH_SCALE_PROFILE (a directory: the service's CPU profile is written there).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -34,6 +35,8 @@ const sizes = (process.env.BENCH_SCALE_SIZES ?? '100000,1000000').split(',').map
 const warmupS = Number(process.env.BENCH_SCALE_WARMUP_S ?? 30);
 const windowS = Number(process.env.BENCH_SCALE_WINDOW_S ?? 60);
 const PLAN_RPM = 9000;
+/** BENCH_SCALE_PROFILE=DIR: the service writes a V8 CPU profile there when it exits. */
+const profileDir = process.env.BENCH_SCALE_PROFILE;
 
 interface Row {
   tokens: number;
@@ -54,8 +57,13 @@ interface Row {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const log = (msg: string) => console.error(`[bench:scale] ${msg}`);
 
-function child(args: string[], env: Record<string, string>, rssFile: string): ChildProcess {
-  return spawn(process.execPath, ['--import', PRELOAD, CLI, ...args], {
+function child(
+  args: string[],
+  env: Record<string, string>,
+  rssFile: string,
+  flags: string[] = [],
+): ChildProcess {
+  return spawn(process.execPath, [...flags, '--import', PRELOAD, CLI, ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env, BENCH_RSS_FILE: rssFile },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -140,6 +148,7 @@ async function runSize(n: number): Promise<Row> {
         ['start', '--plan', 'pro', '--port', String(port)],
         { DATABASE_URL: databaseUrl, PRICE_API_URL: market.priceUrlV3, LOG_LEVEL: 'warn' },
         path.join(dir, 'service.rss'),
+        profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
       );
       let out = '';
       svc.stdout!.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-4000)));
