@@ -172,6 +172,16 @@ async function runSize(n: number): Promise<Row> {
         const reqs = (await market.requests(sinceSeq)).filter((r) => r.t >= from && r.t < to);
         const all429 = (await market.requests(sinceSeq)).filter((r) => r.status === 429).length;
         const rpm = (reqs.length * 60_000) / (to - from);
+        // Where a shortfall comes from: a due backlog means sending fell behind; none means the
+        // plan did not make enough tokens due; short batches mean fill did not work.
+        const ids = reqs.reduce((s, r) => s + r.ids, 0) / Math.max(1, reqs.length);
+        const served = reqs.filter((r) => r.tEnd !== null);
+        const marketMs = served.reduce((s, r) => s + (r.tEnd! - r.t), 0) / Math.max(1, served.length);
+        const backlog = await metric(api, 'token_refresh_due_backlog');
+        log(
+          `${n} tokens: ${ids.toFixed(1)} ids/request, market answer ${marketMs.toFixed(0)} ms, ` +
+            `due backlog ${backlog}, effective rpm ${await metric(api, 'token_refresh_effective_requests_per_minute')}`,
+        );
         log(`${n} tokens: ${rpm.toFixed(0)} requests/min; SIGTERM`);
         const termAt = performance.now();
         svc.kill('SIGTERM');
