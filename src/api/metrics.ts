@@ -126,6 +126,10 @@ export class ApiMetrics {
     'token_refresh_plan_requests_per_minute',
     'Requests per minute the configured plan allows',
   );
+  private readonly replanSeconds = this.gauge(
+    'token_refresh_replan_seconds',
+    'Wall time the last re-plan of every token took',
+  );
   private readonly effectiveRpm = this.gauge(
     'token_refresh_effective_requests_per_minute',
     'Requests per minute the adaptive limiter currently allows',
@@ -196,6 +200,7 @@ export class ApiMetrics {
     this.staleness.set(status.estimatedStaleness ?? Number.NaN);
     this.planRpm.set(status.plan.requestsPerMinute);
     this.effectiveRpm.set(status.plan.effectiveRequestsPerMinute);
+    this.replanSeconds.set((status.plan.lastReplanMs ?? Number.NaN) / 1000);
     this.requestsLastMinute.set(status.rates.requestsLastMinute);
     this.paused.set(status.paused ? 1 : 0);
     this.running.set(status.running ? 1 : 0);

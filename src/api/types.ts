@@ -77,8 +77,12 @@ export interface ApiService {
   readiness(): Promise<{ db: boolean; migrations: boolean; scheduler: boolean }>;
   /** Optional: the scheduler's facts for one token (null when it is not scheduled). */
   tokenSchedule?(address: string): TokenScheduleFacts | null;
-  /** Optional: every scheduled token with its plan (O(N); the API calls it on a timer only). */
-  liveTokens?(): LiveToken[];
+  /**
+   * Optional: an even stride sample of at most `max` scheduled tokens with their plan, and how
+   * many are scheduled. Only the sample is built: at a million tokens a full list was 1M objects
+   * (and ~1 GB of garbage a minute) for a projection that reads 5,000 of them.
+   */
+  liveTokens?(max: number): { tokens: LiveToken[]; total: number };
   /** Optional: the budget the scheduler plans against. */
   budget?(): LiveBudget;
 }

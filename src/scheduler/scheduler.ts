@@ -96,6 +96,7 @@ export class TokenRefreshScheduler {
   private nextDeltaAt = 0;
   private nextReplanAt = 0;
   private plannedCapacity = 0;
+  private lastReplanMs: number | null = null;
   private startedAt: number | null = null;
   private initialized = false;
 
@@ -281,11 +282,21 @@ export class TokenRefreshScheduler {
    */
   replan(now = this.now()): void {
     this.nextReplanAt = now + this.o.replanIntervalMs;
+    // A measurement of CPU work for status and /metrics, not a scheduling input: wall time.
+    const started = performance.now();
+    try {
+      this.replanNow(now);
+    } finally {
+      this.lastReplanMs = performance.now() - started;
+    }
+  }
+
+  private replanNow(now: number): void {
     const ctx = this.planOrSkip(now);
     if (!ctx) return;
     this.plannedCapacity = ctx.capacityPerSecond;
     try {
-      this.stats.updatePlan(this.book.values(), this.o.policy, now, this.o.deviation, (t) =>
+      this.stats.updatePlan(this.book.values(), this.book.size, this.o.policy, now, this.o.deviation, (t) =>
         this.importance(t),
       );
     } catch (err) {
@@ -638,6 +649,7 @@ export class TokenRefreshScheduler {
         effectiveRequestsPerMinute: this.o.limiter.effectiveMaxRequests,
         maxBatchSize: this.batcher.size,
         capacityPerSecond: this.capacityPerSecond(),
+        lastReplanMs: this.lastReplanMs,
       },
       circuit: { state: bs.state, retryAt: bs.retryAt() },
       databaseDownSince: this.gate.downSince,
