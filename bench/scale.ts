@@ -180,7 +180,10 @@ async function runSize(n: number): Promise<Row> {
         const backlog = await metric(api, 'token_refresh_due_backlog');
         log(
           `${n} tokens: ${ids.toFixed(1)} ids/request, market answer ${marketMs.toFixed(0)} ms, ` +
-            `due backlog ${backlog}, effective rpm ${await metric(api, 'token_refresh_effective_requests_per_minute')}`,
+            `due backlog ${backlog}, effective rpm ${await metric(api, 'token_refresh_effective_requests_per_minute')}, ` +
+            `heap ${((await metric(api, 'nodejs_heap_size_used_bytes')) / 1e6).toFixed(0)}/` +
+            `${((await metric(api, 'nodejs_heap_size_total_bytes')) / 1e6).toFixed(0)} MB, ` +
+            `external ${((await metric(api, 'nodejs_external_memory_bytes')) / 1e6).toFixed(0)} MB`,
         );
         log(`${n} tokens: ${rpm.toFixed(0)} requests/min; SIGTERM`);
         const termAt = performance.now();
