@@ -62,7 +62,18 @@ interface Run {
   restarts: number;
 }
 
-async function runSeed(seed: number): Promise<Run> {
+interface RunOptions {
+  /** Requests (and batches) in flight at once; default 1. */
+  concurrency?: number;
+  /** The scripted source's round trip on the clock; default 80 ms. */
+  latencyMs?: number;
+  /** Called on every built scheduler (e.g. to re-introduce a bug). */
+  patch?: (s: TokenRefreshScheduler) => void;
+  /** Called at every step with the running scheduler. */
+  onStep?: (s: TokenRefreshScheduler, r: Pick<Run, 'checker' | 'source'> & { now: number }) => void;
+}
+
+async function runSeed(seed: number, opts: RunOptions = {}): Promise<Run> {
   const clock = new ManualClock(T0);
   const db = pglite!;
   await db.executor.query(
@@ -82,7 +93,7 @@ async function runSeed(seed: number): Promise<Run> {
   const store = new FaultyStore({ inner, clock, plan });
   const scripted = new ScriptedSource();
   scripted.clock = clock;
-  scripted.latencyMs = 80;
+  scripted.latencyMs = opts.latencyMs ?? 80;
   const move = new Rng(seed).fork(99);
   for (let i = 0; i < N; i++) scripted.prices.set(addr(i), 1 + i);
   const source = new FaultySource({ inner: scripted, clock, plan });
@@ -97,7 +108,15 @@ async function runSeed(seed: number): Promise<Run> {
   const build = async (): Promise<TokenRefreshScheduler> => {
     const limiter = new RateLimiter({ clock, maxRequests: RPM });
     const breaker = new CircuitBreaker({ clock, failureThreshold: 5, cooldownMs: 30_000 });
-    const client = new PriceClient({ source, clock, wallClock: clock, limiter, breaker, timeoutMs: 5_000 });
+    const client = new PriceClient({
+      source,
+      clock,
+      wallClock: clock,
+      limiter,
+      breaker,
+      timeoutMs: 5_000,
+      maxConcurrent: opts.concurrency ?? 1,
+    });
     const s = new TokenRefreshScheduler({
       store,
       client,
@@ -111,6 +130,7 @@ async function runSeed(seed: number): Promise<Run> {
       sourceName: scripted.name,
     });
     checker.watch(s.events);
+    opts.patch?.(s);
     await s.initialize();
     s.start();
     return s;
@@ -167,6 +187,7 @@ async function runSeed(seed: number): Promise<Run> {
     await tick();
     if (busy() > 0) continue;
     checker.step();
+    opts.onStep?.(scheduler, { checker, source, now: clock.now() });
     const now = clock.now();
     while (adminAt < plan.admin.length && plan.admin[adminAt]!.atMs <= now)
       await apply(plan.admin[adminAt++]!, scheduler);
@@ -202,5 +223,73 @@ describe('the real scheduler under seeded faults', () => {
     expect(r.source.calls.filter((c) => c.fault !== null).length).toBeGreaterThan(0);
     expect(r.restarts).toBe(r.plan.restarts.length);
     expect(Object.values(r.admin).reduce((a, b) => a + b, 0)).toBe(r.plan.admin.length);
+  });
+});
+
+describe('the explorer on the real scheduler with a bug re-introduced', () => {
+  /** Every 3 s, a manual refresh of a token that is in a request right now. */
+  const manualOnInFlight = (): RunOptions['onStep'] => {
+    let next = 0;
+    return (s, { checker, source, now }) => {
+      if (now < next) return;
+      const busy = source.calls.find((c) => c.endMs === null);
+      const id = busy ? s.idForAddress(busy.mints[0]!) : undefined;
+      if (id === undefined) return;
+      next = now + 3_000;
+      checker.noteManualRefresh(id, now);
+      s.requestRefresh(id).catch(() => {});
+    };
+  };
+  /** The bug: manual requests taken without looking at the tokens in flight. */
+  const ignoreInFlight = (s: TokenRefreshScheduler): void => {
+    const manual = (s as unknown as { manual: { take(n: number, f: ReadonlySet<number>): number[] } }).manual;
+    const take = manual.take.bind(manual);
+    manual.take = (n) => take(n, new Set());
+  };
+
+  it('a manual refresh that ignores the in-flight set is caught as single-flight', async () => {
+    const r = await runSeed(5, {
+      concurrency: 2,
+      latencyMs: 1_500,
+      patch: ignoreInFlight,
+      onStep: manualOnInFlight(),
+    });
+    const found = new Set(r.checker.violations.map((v) => v.invariant));
+    expect([...found]).toContain('single-flight');
+    expect(r.checker.violations.every((v) => v.seed === 5)).toBe(true);
+  });
+
+  it('the same manual refreshes on the unpatched scheduler break nothing', async () => {
+    const r = await runSeed(5, { concurrency: 2, latencyMs: 1_500, onStep: manualOnInFlight() });
+    expect(r.checker.violations).toEqual([]);
+    expect(r.checker.checks['single-flight']).toBeGreaterThan(100);
+  });
+
+  /** The bug: a batch's proposed state (σ, failures) kept in memory although its write failed. */
+  const keepStateOnFailedWrite = (s: TokenRefreshScheduler): void => {
+    const processor = (s as unknown as { processor: { o: { store: Store } } }).processor;
+    const store = processor.o.store;
+    const leaky = Object.create(store) as Store;
+    leaky.writeRefreshResults = async (b) => {
+      try {
+        return await store.writeRefreshResults(b);
+      } catch (err) {
+        for (const next of b.schedules) {
+          const t = s.tokens.get(next.tokenId);
+          if (!t) continue;
+          t.schedule = { ...next };
+          t.sigma = next.sigma;
+          t.sigmaSamples = next.sigmaSamples;
+        }
+        throw err;
+      }
+    };
+    processor.o = { ...processor.o, store: leaky };
+  };
+
+  it('state kept from a failed write is caught as uncommitted-state', async () => {
+    const r = await runSeed(2, { patch: keepStateOnFailedWrite });
+    expect(r.store.writes.filter((w) => !w.committed).length).toBeGreaterThan(0);
+    expect(new Set(r.checker.violations.map((v) => v.invariant))).toEqual(new Set(['uncommitted-state']));
   });
 });
