@@ -98,8 +98,10 @@ async function runSeed(seed: number, opts: RunOptions = {}): Promise<Run> {
   for (let i = 0; i < N; i++) scripted.prices.set(addr(i), 1 + i);
   const source = new FaultySource({ inner: scripted, clock, plan });
   const ids = new Map<number, string>();
-  for (const t of (await db.listTokens({ limit: 1000, offset: 0, sort: 'id', order: 'asc' })).tokens)
-    ids.set(t.id, t.address);
+  for (let offset = 0; offset < N; offset += 500) {
+    const page = await db.listTokens({ limit: 500, offset, sort: 'id', order: 'asc' });
+    for (const t of page.tokens) ids.set(t.id, t.address);
+  }
   const checker = new InvariantChecker(
     { seed, requestsPerMinute: RPM, minIntervalSeconds: MIN_INTERVAL_S, addressOf: (id) => ids.get(id) },
     { source, store },
