@@ -10,7 +10,12 @@ import type { ScheduleState } from '../../src/core/types.js';
 import type { FaultEpisode, FaultKind } from '../../src/simulate/faults/fault-plan.js';
 import { FaultySource } from '../../src/simulate/faults/faulty-source.js';
 import { FaultyStore } from '../../src/simulate/faults/faulty-store.js';
-import { INVARIANTS, InvariantChecker, type InvariantName } from '../../src/simulate/faults/invariants.js';
+import {
+  INVARIANTS,
+  InvariantChecker,
+  formatViolation,
+  type InvariantName,
+} from '../../src/simulate/faults/invariants.js';
 import type { FetchPricesResult, PriceSource } from '../../src/sources/types.js';
 import type { Store } from '../../src/store/types.js';
 
@@ -307,5 +312,13 @@ describe('InvariantChecker', () => {
     expect(w.checker.violations[0]!.detail).toMatch(
       /^token 1 \(mint1\) stored 2\.002, which the source never served/,
     );
+  });
+
+  it('prints a violation with its seed, virtual time and how to replay it', () => {
+    const line = formatViolation(
+      { invariant: 'single-flight', seed: 9, atMs: T0 + 1_250, detail: 'mint2 asked for twice' },
+      T0,
+    );
+    expect(line).toBe('seed 9 at +1.250s: single-flight: mint2 asked for twice (replay with --seed 9)');
   });
 });

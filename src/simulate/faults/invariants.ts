@@ -295,3 +295,9 @@ export class InvariantChecker {
     );
   }
 }
+
+/** One line per violation, time in virtual seconds from `startMs`, with how to replay it. */
+export function formatViolation(v: Violation, startMs: number): string {
+  const t = ((v.atMs - startMs) / 1000).toFixed(3);
+  return `seed ${v.seed} at +${t}s: ${v.invariant}: ${v.detail} (replay with --seed ${v.seed})`;
+}
