@@ -215,17 +215,34 @@ async function runSeed(seed: number, opts: RunOptions = {}): Promise<Run> {
   return { plan, checker, source, store, admin, restarts };
 }
 
+/** Calls in flight when call i started (itself included). */
+function overlapAt(calls: FaultySource['calls'], i: number): number {
+  const t = calls[i]!.startMs;
+  return calls.filter((c) => c.startMs <= t && (c.endMs === null || c.endMs > t)).length;
+}
+
 describe('the real scheduler under seeded faults', () => {
-  it.each([1, 2, 3])('seed %i: ten virtual minutes, every invariant checked, none broken', async (seed) => {
-    const r = await runSeed(seed);
-    expect(r.checker.violations).toEqual([]);
-    for (const name of INVARIANTS) expect(r.checker.checks[name], name).toBeGreaterThan(0);
-    // Faults, admin actions and restarts really happened.
-    expect(r.plan.episodes.length).toBeGreaterThan(3);
-    expect(r.source.calls.filter((c) => c.fault !== null).length).toBeGreaterThan(0);
-    expect(r.restarts).toBe(r.plan.restarts.length);
-    expect(Object.values(r.admin).reduce((a, b) => a + b, 0)).toBe(r.plan.admin.length);
-  });
+  it.each([
+    { seed: 1, concurrency: 1 },
+    { seed: 2, concurrency: 1 },
+    { seed: 3, concurrency: 1 },
+    // Overlapping requests (1.2 s round trips started every 0.5 s), as larger plans send them.
+    { seed: 4, concurrency: 3 },
+  ])(
+    'seed $seed, $concurrency in flight: ten virtual minutes, every invariant checked, none broken',
+    async ({ seed, concurrency }) => {
+      const r = await runSeed(seed, concurrency > 1 ? { concurrency, latencyMs: 1_200 } : {});
+      if (concurrency > 1)
+        expect(Math.max(...r.source.calls.map((c, i) => overlapAt(r.source.calls, i)))).toBeGreaterThan(1);
+      expect(r.checker.violations).toEqual([]);
+      for (const name of INVARIANTS) expect(r.checker.checks[name], name).toBeGreaterThan(0);
+      // Faults, admin actions and restarts really happened.
+      expect(r.plan.episodes.length).toBeGreaterThan(3);
+      expect(r.source.calls.filter((c) => c.fault !== null).length).toBeGreaterThan(0);
+      expect(r.restarts).toBe(r.plan.restarts.length);
+      expect(Object.values(r.admin).reduce((a, b) => a + b, 0)).toBe(r.plan.admin.length);
+    },
+  );
 });
 
 describe('the explorer on the real scheduler with a bug re-introduced', () => {
