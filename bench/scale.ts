@@ -37,6 +37,8 @@ const windowS = Number(process.env.BENCH_SCALE_WINDOW_S ?? 60);
 const PLAN_RPM = 9000;
 /** BENCH_SCALE_PROFILE=DIR: the service writes a V8 CPU profile there when it exits. */
 const profileDir = process.env.BENCH_SCALE_PROFILE;
+/** BENCH_SCALE_NODE_FLAGS: extra node flags for the service (e.g. V8 heap sizes), space-separated. */
+const nodeFlags = (process.env.BENCH_SCALE_NODE_FLAGS ?? '').split(' ').filter(Boolean);
 
 interface Row {
   tokens: number;
@@ -148,7 +150,7 @@ async function runSize(n: number): Promise<Row> {
         ['start', '--plan', 'pro', '--port', String(port)],
         { DATABASE_URL: databaseUrl, PRICE_API_URL: market.priceUrlV3, LOG_LEVEL: 'warn' },
         path.join(dir, 'service.rss'),
-        profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
+        [...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), ...nodeFlags],
       );
       let out = '';
       svc.stdout!.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-4000)));
