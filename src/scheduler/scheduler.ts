@@ -12,6 +12,7 @@ import type { ScheduleState, TierDef, TokenWithState } from '../core/types.js';
 import { MetricsCollector } from '../core/metrics-collector.js';
 import { DEFAULT_TIERS, calculatePriorityScore } from '../core/tiers.js';
 import type { RateLimiter } from '../core/rate-limiter.js';
+import { partitionOf } from '../store/partition.js';
 import type { CircuitBreaker } from '../core/circuit-breaker.js';
 import type { PriceClient } from '../sources/price-client.js';
 import type { Store } from '../store/types.js';
@@ -25,6 +26,8 @@ import { ManualRequests } from './manual-requests.js';
 import { StoreGate } from './store-gate.js';
 import { TokenAdmission } from './admission.js';
 import { RequestBatcher, SPREAD_REQUESTS } from './request-batcher.js';
+import { PartitionControl, type PartitionAuthority } from './partitions.js';
+import { FencedWriteError } from '../cluster/fencing.js';
 
 export interface Logger {
   debug(obj: object | string, msg?: string): void;
@@ -37,7 +40,7 @@ const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 export interface SchedulerOptions {
   store: Store;
   client: PriceClient;
-  limiter: RateLimiter;
+  limiter: SchedulerLimiter;
   breaker: CircuitBreaker;
   clock: Clock;
   policy: RefreshPolicy;
@@ -57,9 +60,18 @@ export interface SchedulerOptions {
   replanIntervalMs?: number;
   tiers?: readonly TierDef[];
   partitions?: readonly number[];
+  /**
+   * Several instances: the lease manager that says which partitions this scheduler may send and
+   * write for. The scheduler then starts with `partitions` (default none) and follows
+   * gainPartitions / losePartitions; every batch write is fenced. Unset: one process, all 64.
+   */
+  authority?: PartitionAuthority;
   deactivation?: typeof DEFAULT_DEACTIVATION;
   logger?: Logger;
 }
+
+/** The part of a limiter the scheduler reads (RateLimiter, or the cluster's share of a budget). */
+export type SchedulerLimiter = Pick<RateLimiter, 'effectiveMaxRequests' | 'nextAvailableAt' | 'spacingMs'>;
 
 export class TokenRefreshScheduler {
   readonly events: TypedEmitter<SchedulerEvents>;
@@ -81,8 +93,14 @@ export class TokenRefreshScheduler {
   private readonly processor: BatchProcessor;
   private readonly log: Logger;
   private readonly o: Required<
-    Omit<SchedulerOptions, 'partitions' | 'logger' | 'tiers' | 'deactivation' | 'sourceName'>
+    Omit<SchedulerOptions, 'partitions' | 'authority' | 'logger' | 'tiers' | 'deactivation' | 'sourceName'>
   >;
+  /** Partitions served (all without a cluster), in-flight counts per partition, fences. */
+  readonly partitions: PartitionControl;
+  /** Batch writes refused by fencing (another instance took a partition over). */
+  fencedWrites = 0;
+  /** Serialises full loads of gained partitions, delta loads and drops of lost partitions. */
+  private loadChain: Promise<unknown> = Promise.resolve();
   private tiers: readonly TierDef[];
   private running = false;
   private paused = false;
@@ -121,6 +139,7 @@ export class TokenRefreshScheduler {
       replanIntervalMs: opts.replanIntervalMs ?? 60_000,
     };
     this.batcher = new RequestBatcher(opts.maxBatchSize);
+    this.partitions = new PartitionControl(opts.partitions, opts.authority ?? null);
     this.events = new TypedEmitter<SchedulerEvents>((err, ev) =>
       this.log.error({ err, event: ev }, 'event listener threw'),
     );
@@ -206,7 +225,7 @@ export class TokenRefreshScheduler {
     const now = this.now();
     // Taken before the load: a change committed after it is read again by the delta load.
     const horizon = await this.o.store.changeHorizon();
-    for await (const page of this.o.store.loadActiveTokens({ partitions: this.opts.partitions })) {
+    for await (const page of this.o.store.loadActiveTokens({ partitions: this.partitions.loadPartitions })) {
       for (const row of page) {
         const t = toSchedToken(row);
         if (this.admission.admit(t)) this.book.add(t);
@@ -221,9 +240,13 @@ export class TokenRefreshScheduler {
   }
 
   /** Incremental pick-up of new, edited and deactivated tokens (never rebuilds the queue). */
-  async loadChangedTokens(): Promise<number> {
+  loadChangedTokens(): Promise<number> {
+    return this.serially(() => this.loadChangedNow());
+  }
+
+  private async loadChangedNow(): Promise<number> {
     const { rows, lastSeq } = await this.o.store
-      .loadTokensChanged(this.lastChangeSeq, { partitions: this.opts.partitions })
+      .loadTokensChanged(this.lastChangeSeq, { partitions: this.partitions.loadPartitions })
       .catch((err: unknown) => {
         this.gate.fail(err);
         throw err;
@@ -501,11 +524,13 @@ export class TokenRefreshScheduler {
       }
     }
     if (!this.paused) this.book.takeDue(candidates, now, window, now);
+    if (this.partitions.clustered) this.holdBack(candidates, manualIds, now);
     // Batch fill: a request costs the same with 1 id or 50, so when fewer than a full batch are
     // due, top it up with the tokens due within the next two request slots (they would ride the
     // next request anyway).
     if (!this.paused && candidates.length > 0 && candidates.length < size) {
       this.book.takeDue(candidates, now + 2 * this.o.limiter.spacingMs, size, now);
+      if (this.partitions.clustered) this.holdBack(candidates, manualIds, now);
     }
     // More than one request's worth due: deal them so a contest is spread over the requests;
     // send the first, put the rest back as they were.
@@ -534,14 +559,17 @@ export class TokenRefreshScheduler {
     const ids = batch.map((t) => t.id);
     for (const id of ids) this.inFlightIds.add(id);
     const waiters = this.manual.claim(ids);
+    const parts = this.partitions.clustered ? [...new Set(batch.map((t) => partitionOfToken(t)))] : [];
+    const fence = this.partitions.beginBatch(parts);
     let outcome: BatchOutcome;
     try {
-      outcome = await this.processor.process(batch, highPriority, this.stopping.signal);
+      outcome = await this.processor.process(batch, highPriority, this.stopping.signal, fence);
     } catch (err) {
       // A bug or a token the policy cannot plan: the batch fails as a whole, nothing is lost.
       outcome = this.unexpectedFailure(batch, err);
     } finally {
       for (const id of ids) this.inFlightIds.delete(id);
+      this.partitions.endBatch(parts);
     }
     this.settle(batch, outcome);
     for (const [id, ws] of waiters) {
@@ -562,13 +590,16 @@ export class TokenRefreshScheduler {
   /** Apply a batch's outcome: re-queue, forget deactivated tokens, count, emit. */
   private settle(batch: SchedToken[], outcome: BatchOutcome): void {
     const now = this.now();
-    if (outcome.kind === 'write-failed') this.gate.fail(outcome.error);
+    if (outcome.kind === 'write-failed') {
+      if (outcome.error instanceof FencedWriteError) this.fenced(outcome.error);
+      else this.gate.fail(outcome.error);
+    }
     if (outcome.kind === 'upstream-failed') this.batcher.recordFailure(outcome.error, batch.length);
     else if (outcome.kind === 'ok') this.batcher.recordSuccess();
     if (outcome.kind !== 'ok') {
       // Source-level or store-level failure: no token is blamed; all go back as due (keeping
       // their original due time, so they lead when the source recovers).
-      for (const t of batch) if (this.book.has(t.id)) this.book.enqueue(t);
+      for (const t of batch) if (this.book.has(t.id) && this.servesToken(t)) this.book.enqueue(t);
       this.metrics.recordBatchFailure(batch.length, outcome.durationMs, outcome.error);
       this.stats.recordBatchFailure(outcome.error, now);
       this.events.emit('batch:failed', {
@@ -580,7 +611,7 @@ export class TokenRefreshScheduler {
       });
     } else {
       for (const t of batch) {
-        if (!this.book.has(t.id) || outcome.deactivated.has(t.id)) continue;
+        if (!this.book.has(t.id) || outcome.deactivated.has(t.id) || !this.servesToken(t)) continue;
         // A quote held as implausible is confirmed by a prompt re-fetch: first in line, like a
         // manual refresh (and like one, not held to the minimum interval).
         const held = outcome.perToken.get(t.id)?.status === 'held' && t.schedule.nextDueAt <= now;
@@ -615,6 +646,104 @@ export class TokenRefreshScheduler {
         at: now,
       });
     }
+  }
+
+  /** Run `fn` after every load or drop queued before it (they never interleave). */
+  private serially<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.loadChain.then(fn, fn);
+    this.loadChain = run.catch(() => undefined);
+    return run;
+  }
+
+  private servesToken(t: SchedToken): boolean {
+    return !this.partitions.clustered || this.partitions.serves(partitionOfToken(t));
+  }
+
+  /**
+   * Cluster only: tokens of a partition this instance cannot prove it holds right now (leaving,
+   * or self-fenced while the lease is not renewed) are not sent; served ones wait 1 s, manual
+   * requests for them are answered as skipped.
+   */
+  private holdBack(candidates: SchedToken[], manualIds: Set<number>, now: number): void {
+    let kept = 0;
+    for (const t of candidates) {
+      const p = partitionOfToken(t);
+      if (this.partitions.canSend(p)) {
+        candidates[kept++] = t;
+        continue;
+      }
+      if (manualIds.delete(t.id)) {
+        this.manual.drop(t.id, {
+          status: 'skipped',
+          reason: `partition ${p} is not held by this instance now`,
+        });
+      }
+      if (this.partitions.serves(p)) {
+        t.schedule.nextDueAt = Math.max(t.schedule.nextDueAt, now + 1_000);
+        this.book.enqueue(t);
+      }
+    }
+    candidates.length = kept;
+  }
+
+  /**
+   * Cluster: start serving partitions this instance just leased. Their tokens come with the
+   * persisted schedule (no thundering herd) and last_refresh_success (the minimum interval holds
+   * across the handover). A partition still draining from an earlier loss is waited for.
+   */
+  async gainPartitions(partitions: readonly number[]): Promise<number> {
+    await this.partitions.settledLeaving(partitions);
+    return this.serially(async () => {
+      this.partitions.add(partitions);
+      const fresh: SchedToken[] = [];
+      for await (const page of this.o.store.loadActiveTokens({ partitions })) {
+        for (const row of page) {
+          if (this.book.has(row.id)) continue;
+          const t = toSchedToken(row);
+          if (!this.admission.admit(t)) continue;
+          this.book.add(t);
+          this.stats.track(t);
+          fresh.push(t);
+        }
+      }
+      const now = this.now();
+      this.replan(now);
+      this.book.place(fresh, now);
+      this.log.info({ partitions, tokens: fresh.length }, 'partitions gained');
+      this.wake.abort();
+      return fresh.length;
+    });
+  }
+
+  /**
+   * Cluster: stop serving partitions (lost, shed or fenced). At once none of their tokens goes
+   * into a new batch; batches in flight finish; then their tokens leave the book, the stats and
+   * the manual list. Resolves when that is done (the lease manager's drain hook).
+   */
+  async losePartitions(partitions: readonly number[]): Promise<void> {
+    const gone = new Set(partitions);
+    const drained = this.partitions.beginLeave(partitions);
+    for (const t of this.book.values()) if (gone.has(partitionOfToken(t))) this.book.unqueue(t.id);
+    await drained;
+    await this.serially(async () => {
+      let n = 0;
+      for (const t of [...this.book.values()]) {
+        if (!gone.has(partitionOfToken(t))) continue;
+        this.forget(t, 'its partition moved to another instance');
+        n++;
+      }
+      this.partitions.finishLeave(partitions);
+      this.replan();
+      this.log.info({ partitions, tokens: n }, 'partitions released by the scheduler');
+    });
+  }
+
+  private fenced(err: FencedWriteError): void {
+    this.fencedWrites++;
+    this.log.warn({ partitions: err.partitions }, `batch write refused: ${err.message}`);
+    void this.losePartitions(err.partitions).catch((e: unknown) =>
+      this.log.error({ err: e }, 'dropping fenced partitions failed'),
+    );
   }
 
   /** Refresh one token first in line, through the limiter; resolves after its batch commits. */
@@ -658,4 +787,9 @@ export class TokenRefreshScheduler {
     snapshot.implausiblePrices = { ...this.processor.guard.counts, holding: this.processor.guard.holding };
     return snapshot;
   }
+}
+
+/** A token's partition (FNV-1a of the address, as stored in tokens.partition). */
+function partitionOfToken(t: SchedToken): number {
+  return partitionOf(t.address);
 }

@@ -58,8 +58,8 @@ function fenceParams(fence: BatchFence | undefined): unknown[] {
     if (!Number.isInteger(l.partition) || l.partition < 0 || l.partition >= PARTITION_COUNT) {
       throw new StoreInputError('fence', `fence partitions must be integers 0..${PARTITION_COUNT - 1}`);
     }
-    if (!Number.isSafeInteger(l.epoch) || l.epoch < 0) {
-      throw new StoreInputError('fence', `fence epochs must be integers >= 0 (got ${l.epoch})`);
+    if (!Number.isSafeInteger(l.epoch)) {
+      throw new StoreInputError('fence', `fence epochs must be integers (got ${l.epoch})`);
     }
     if (!epochOf.has(l.partition)) epochOf.set(l.partition, l.epoch);
   }
