@@ -23,13 +23,23 @@ import { waitForDatabase } from './store/wait.js';
 import type { Store, TokenSettings } from './store/types.js';
 import { TokenRefreshScheduler, type Logger } from './scheduler/scheduler.js';
 import type { SchedulerEventName, SchedulerEvents, SchedulerStatus } from './scheduler/types.js';
-import type { ApiService, LiveBudget, LiveToken, RefreshOutcome, TokenScheduleFacts } from './api/types.js';
+import type {
+  ApiService,
+  LiveBudget,
+  LiveToken,
+  OptionalStatusExtras,
+  RefreshOutcome,
+  TokenScheduleFacts,
+} from './api/types.js';
 import type { RefreshPolicy } from './core/policy.js';
 import { effectiveTier } from './core/tiers.js';
 import { sigmaToDaily } from './core/volatility.js';
 import { strided } from './core/stride.js';
 import type { SchedToken } from './scheduler/token-state.js';
 import { BadRequestError, TokenNotFoundError } from './api/errors.js';
+import { ClusterMember, type ClusterStatus } from './cluster/member.js';
+import { resolveInstanceId, resolveLeaseMs } from './cluster/instance.js';
+import { PgStore } from './store/pg-store.js';
 
 export interface TokenRefreshOptions extends Partial<Config> {
   /** Use this store instead of opening one from databaseUrl/dataDir (it is not closed on shutdown). */
@@ -62,6 +72,13 @@ export interface TokenRefreshOptions extends Partial<Config> {
    * of failing; abort with the signal. Default: no wait.
    */
   waitForDatabase?: boolean | { signal?: AbortSignal };
+  /**
+   * Several instances on one PostgreSQL database (src/cluster, docs/cluster.md): partition
+   * leases, fenced writes, one shared request budget. Default: on when this call opens a
+   * PostgreSQL store itself (no `store`, no `clock` given); off on the embedded database, which
+   * has exactly one process. `true` or an object opts a given PostgreSQL store in.
+   */
+  cluster?: boolean | { instanceId?: string; leaseMs?: number };
 }
 
 /**
@@ -98,6 +115,10 @@ export class TokenRefreshIntegration implements ApiService {
   private readonly logger: Logger | undefined;
   private historyTimer: TimerHandle | null = null;
   private historyRun: Promise<void> | null = null;
+  /** Set when this instance is one of a cluster (PostgreSQL). */
+  readonly cluster: ClusterMember | null;
+  private readonly instanceId: string;
+  private joined: Promise<void> | null = null;
 
   private constructor(parts: {
     store: Store;
@@ -107,8 +128,12 @@ export class TokenRefreshIntegration implements ApiService {
     source: PriceSource;
     logger?: Logger;
     opts: TokenRefreshOptions;
+    cluster: ClusterMember | null;
+    instanceId: string;
   }) {
     const { config, clock, opts } = parts;
+    this.cluster = parts.cluster;
+    this.instanceId = parts.instanceId;
     this.store = parts.store;
     this.ownsStore = parts.ownsStore;
     this.logger = parts.logger;
@@ -125,7 +150,8 @@ export class TokenRefreshIntegration implements ApiService {
       maxConcurrent: opts.maxConcurrentRequests ?? requestConcurrency(config.requestsPerMinute),
       source: parts.source,
       clock,
-      limiter: this.limiter,
+      // A cluster member starts requests on the API key's shared slots instead.
+      limiter: this.cluster?.limiter ?? this.limiter,
       breaker: this.breaker,
       timeoutMs: opts.requestTimeoutMs ?? 10_000,
     });
@@ -133,10 +159,11 @@ export class TokenRefreshIntegration implements ApiService {
     this.scheduler = new TokenRefreshScheduler({
       store: this.store,
       client: this.client,
-      limiter: this.limiter,
+      limiter: this.cluster?.limiter ?? this.limiter,
       breaker: this.breaker,
       clock,
       policy: this.policy,
+      authority: this.cluster?.leases,
       requestsPerMinute: config.requestsPerMinute,
       maxBatchSize: Math.min(config.maxBatchSize, parts.source.maxIdsPerRequest),
       sourceName: parts.source.name,
@@ -148,6 +175,7 @@ export class TokenRefreshIntegration implements ApiService {
       logger: parts.logger,
     });
     if (parts.logger) attachUpstreamLogging(this.client, parts.logger, clock);
+    this.cluster?.attach(this.scheduler);
   }
 
   /** Build everything and (unless autoStart is false) start refreshing. */
@@ -177,6 +205,25 @@ export class TokenRefreshIntegration implements ApiService {
           url: config.priceApiUrl ?? defaultPriceUrl(config),
           apiKey: config.jupiterApiKey ?? undefined,
         });
+      const instanceId =
+        (typeof opts.cluster === 'object' ? opts.cluster.instanceId : undefined) ??
+        resolveInstanceId(env ?? process.env);
+      const wantCluster = opts.cluster ?? (!givenStore && !givenClock);
+      let cluster: ClusterMember | null = null;
+      if (wantCluster !== false && store instanceof PgStore) {
+        cluster = new ClusterMember({
+          queryable: store.executor,
+          databaseUrl: config.databaseUrl,
+          clock,
+          instanceId,
+          leaseMs:
+            (typeof opts.cluster === 'object' ? opts.cluster.leaseMs : undefined) ??
+            resolveLeaseMs(env ?? process.env),
+          apiKey: config.jupiterApiKey,
+          requestsPerMinute: config.requestsPerMinute,
+          logger,
+        });
+      }
       const trs = new TokenRefreshIntegration({
         store,
         ownsStore: !givenStore,
@@ -185,10 +232,15 @@ export class TokenRefreshIntegration implements ApiService {
         source,
         logger,
         opts,
+        cluster,
+        instanceId,
       });
       await trs.scheduler.initialize();
       if (opts.historyMaintenance !== false) await trs.maintainHistory();
-      if (opts.autoStart !== false) trs.scheduler.start();
+      if (opts.autoStart !== false) {
+        await trs.join();
+        trs.scheduler.start();
+      }
       return trs;
     } catch (err) {
       if (!givenStore) await store.close().catch(() => {});
@@ -197,7 +249,42 @@ export class TokenRefreshIntegration implements ApiService {
   }
 
   start(): void {
+    if (this.cluster && !this.joined) {
+      void this.join().then(() => this.scheduler.start());
+      return;
+    }
     this.scheduler.start();
+  }
+
+  /** Cluster: take this instance's first share of the partitions (their tokens load). */
+  private join(): Promise<void> {
+    this.joined ??= this.cluster ? this.cluster.start() : Promise.resolve();
+    return this.joined;
+  }
+
+  /** GET /api/v1/cluster: the leases and budget of the cluster; a cluster of one without one. */
+  async clusterStatus(): Promise<ClusterStatus> {
+    if (this.cluster) return this.cluster.status();
+    const used = this.limiter.requestsInWindow();
+    return {
+      instanceId: this.instanceId,
+      partitionCount: 64,
+      instances: [
+        {
+          id: this.instanceId,
+          partitions: this.scheduler.partitions.servedPartitions(),
+          heartbeatAt: this.clock.now(),
+          requestsPerMinute: used,
+          mu: this.mu(),
+        },
+      ],
+      budget: { requestsPerMinute: this.config.requestsPerMinute, usedLastMinute: used },
+    };
+  }
+
+  private mu(): number | null {
+    const m = (this.policy as { multiplier?: unknown }).multiplier;
+    return typeof m === 'number' && Number.isFinite(m) ? m : null;
   }
 
   /**
@@ -229,8 +316,18 @@ export class TokenRefreshIntegration implements ApiService {
     return this.scheduler.events.on(event, fn);
   }
 
-  status(): SchedulerStatus {
-    return { ...this.scheduler.status(), upstreamFailingSince: this.client.stats().upstreamFailingSince };
+  status(): SchedulerStatus & OptionalStatusExtras {
+    return {
+      ...this.scheduler.status(),
+      upstreamFailingSince: this.client.stats().upstreamFailingSince,
+      cluster: {
+        leasesHeld: this.cluster
+          ? this.cluster.leases.usablePartitions().length
+          : this.scheduler.partitions.servedPartitions().length,
+        leaseChanges: this.cluster?.leaseChanges ?? 0,
+        fencedWrites: this.scheduler.fencedWrites,
+      },
+    };
   }
   pause(): void {
     this.scheduler.pause();
@@ -378,6 +475,8 @@ export class TokenRefreshIntegration implements ApiService {
     if (this.historyTimer) this.clock.clearTimeout(this.historyTimer);
     await this.historyRun;
     await this.scheduler.stop();
+    // After the last in-flight batch committed: release every lease, so others take over now.
+    await this.cluster?.stop();
     if (this.ownsStore) await this.store.close();
   }
 }

@@ -1,0 +1,73 @@
+/**
+ * The limiter an instance of a cluster runs on: requests start on the shared budget's slots
+ * (SharedBudget: one GCRA row per API key, so several instances never exceed the plan together),
+ * and the scheduler plans with this instance's share of the plan.
+ *
+ * Share: the partitions this instance may serve / 64 (the naive split by partition count; the
+ * mu-balanced split of issue 14 is not built). A share that is a little off costs little: the
+ * slots are what paces every request, the share only sizes the plan's intervals.
+ *
+ * It also counts the requests it let start in the last 60 s, which the instance publishes with
+ * its heartbeat (GET /api/v1/cluster sums them into the cluster's budget use).
+ */
+import type { Clock } from '../core/clock.js';
+import type { FailureKind, HintClamp, RateLimitHint } from '../core/rate-limiter.js';
+import type { SharedBudget } from './shared-budget.js';
+
+const WINDOW_MS = 60_000;
+
+export class ClusterLimiter {
+  private readonly starts: number[] = [];
+
+  constructor(
+    readonly budget: SharedBudget,
+    private readonly clock: Clock,
+    private readonly planRpm: number,
+    /** Share of the plan this instance plans with (0..1). */
+    private readonly share: () => number,
+  ) {}
+
+  /** Requests per minute the scheduler plans for: the plan x this instance's share. */
+  get effectiveMaxRequests(): number {
+    return Math.max(1e-6, this.planRpm * this.share());
+  }
+
+  /** The spacing of the shared slots (the whole cluster's pace). */
+  get spacingMs(): number {
+    return this.budget.periodMs;
+  }
+
+  nextAvailableAt(): number {
+    return this.budget.nextAvailableAt();
+  }
+
+  get currentBackoffMs(): number {
+    return this.budget.currentBackoffMs;
+  }
+
+  async acquire(signal?: AbortSignal): Promise<void> {
+    await this.budget.acquire(signal);
+    this.starts.push(this.clock.now());
+  }
+
+  recordSuccess(): void {
+    this.budget.recordSuccess();
+  }
+
+  recordFailure(kind: FailureKind): void {
+    this.budget.recordFailure(kind);
+  }
+
+  applyHint(hint: RateLimitHint): HintClamp | null {
+    return this.budget.applyHint(hint);
+  }
+
+  /** Requests this instance started in the last 60 s. */
+  usedLastMinute(): number {
+    const from = this.clock.now() - WINDOW_MS;
+    let i = 0;
+    while (i < this.starts.length && this.starts[i]! <= from) i++;
+    if (i > 0) this.starts.splice(0, i);
+    return this.starts.length;
+  }
+}
