@@ -12,6 +12,7 @@
  */
 import type { Clock } from '../core/clock.js';
 import type { FailureKind, HintClamp, RateLimitHint } from '../core/rate-limiter.js';
+import { PartitionNotHeldError, partitionsNotSendable } from '../scheduler/partitions.js';
 import type { SharedBudget } from './shared-budget.js';
 
 const WINDOW_MS = 60_000;
@@ -47,6 +48,10 @@ export class ClusterLimiter {
 
   async acquire(signal?: AbortSignal): Promise<void> {
     await this.budget.acquire(signal);
+    // Self-fencing at the send: the slot is spent, but no request goes out for a partition this
+    // instance cannot prove it holds now.
+    const notHeld = partitionsNotSendable(signal);
+    if (notHeld.length > 0) throw new PartitionNotHeldError(notHeld);
     this.starts.push(this.clock.now());
   }
 

@@ -25,6 +25,34 @@ export interface PartitionAuthority {
   epochOf(partition: number): number | null;
 }
 
+/**
+ * Self-fencing at the moment of sending: a batch may wait for its request slot (the shared
+ * budget reserves up to ~3 s ahead), and a lease can stop being provable meanwhile. The scheduler
+ * registers a check under the batch's own abort signal; the cluster limiter runs it when the slot
+ * comes up and refuses to send (PartitionNotHeldError) if a partition is no longer usable.
+ */
+const sendChecks = new WeakMap<AbortSignal, () => number[]>();
+
+export function registerSendCheck(signal: AbortSignal, notSendable: () => number[]): void {
+  sendChecks.set(signal, notSendable);
+}
+
+/** Partitions of the batch behind `signal` that may not be sent for now (none if unknown). */
+export function partitionsNotSendable(signal: AbortSignal | undefined): number[] {
+  return signal ? (sendChecks.get(signal)?.() ?? []) : [];
+}
+
+export class PartitionNotHeldError extends Error {
+  constructor(readonly partitions: number[]) {
+    super(
+      `not sent: this instance cannot prove it still holds partition(s) ${partitions.join(', ')} ` +
+        '(lease not renewed in time, or handed over); the tokens wait for the lease to be renewed ' +
+        'or leave with the partition',
+    );
+    this.name = 'PartitionNotHeldError';
+  }
+}
+
 interface Leaving {
   done: Promise<void>;
   resolve: () => void;

@@ -26,7 +26,12 @@ import { ManualRequests } from './manual-requests.js';
 import { StoreGate } from './store-gate.js';
 import { TokenAdmission } from './admission.js';
 import { RequestBatcher, SPREAD_REQUESTS } from './request-batcher.js';
-import { PartitionControl, type PartitionAuthority } from './partitions.js';
+import {
+  PartitionControl,
+  PartitionNotHeldError,
+  registerSendCheck,
+  type PartitionAuthority,
+} from './partitions.js';
 import { FencedWriteError } from '../cluster/fencing.js';
 
 export interface Logger {
@@ -561,9 +566,14 @@ export class TokenRefreshScheduler {
     const waiters = this.manual.claim(ids);
     const parts = this.partitions.clustered ? [...new Set(batch.map((t) => partitionOfToken(t)))] : [];
     const fence = this.partitions.beginBatch(parts);
+    let signal = this.stopping.signal;
+    if (this.partitions.clustered) {
+      signal = AbortSignal.any([this.stopping.signal]);
+      registerSendCheck(signal, () => parts.filter((p) => !this.partitions.canSend(p)));
+    }
     let outcome: BatchOutcome;
     try {
-      outcome = await this.processor.process(batch, highPriority, this.stopping.signal, fence);
+      outcome = await this.processor.process(batch, highPriority, signal, fence);
     } catch (err) {
       // A bug or a token the policy cannot plan: the batch fails as a whole, nothing is lost.
       outcome = this.unexpectedFailure(batch, err);
@@ -590,6 +600,12 @@ export class TokenRefreshScheduler {
   /** Apply a batch's outcome: re-queue, forget deactivated tokens, count, emit. */
   private settle(batch: SchedToken[], outcome: BatchOutcome): void {
     const now = this.now();
+    if (outcome.kind === 'upstream-failed' && outcome.error instanceof PartitionNotHeldError) {
+      // Self-fenced at the send: nothing went out; the tokens wait (or leave with the partition).
+      for (const t of batch) if (this.book.has(t.id) && this.servesToken(t)) this.book.enqueue(t);
+      this.log.warn({ partitions: outcome.error.partitions }, outcome.error.message);
+      return;
+    }
     if (outcome.kind === 'write-failed') {
       if (outcome.error instanceof FencedWriteError) this.fenced(outcome.error);
       else this.gate.fail(outcome.error);
