@@ -474,6 +474,8 @@ export class TokenRefreshIntegration implements ApiService {
     this.closed = true;
     if (this.historyTimer) this.clock.clearTimeout(this.historyTimer);
     await this.historyRun;
+    // Cluster: batches still waiting for a shared slot give up now (nothing of them was sent).
+    this.cluster?.limiter.close();
     await this.scheduler.stop();
     // After the last in-flight batch committed: release every lease, so others take over now.
     await this.cluster?.stop();

@@ -19,6 +19,7 @@ const WINDOW_MS = 60_000;
 
 export class ClusterLimiter {
   private readonly starts: number[] = [];
+  private readonly closing = new AbortController();
 
   constructor(
     readonly budget: SharedBudget,
@@ -46,8 +47,23 @@ export class ClusterLimiter {
     return this.budget.currentBackoffMs;
   }
 
+  /**
+   * Shutdown: requests still waiting for a slot give up at once (nothing of them was sent), so
+   * the in-flight work the leases wait for is only what is already on the wire. Without this a
+   * batch could hold the handover up for its slot (up to the 3-slot look-ahead).
+   */
+  close(): void {
+    this.closing.abort(new PartitionNotHeldError([], 'the instance is stopping'));
+  }
+
   async acquire(signal?: AbortSignal): Promise<void> {
-    await this.budget.acquire(signal);
+    const s = signal ? AbortSignal.any([signal, this.closing.signal]) : this.closing.signal;
+    try {
+      await this.budget.acquire(s);
+    } catch (err) {
+      if (this.closing.signal.aborted) throw this.closing.signal.reason;
+      throw err;
+    }
     // Self-fencing at the send: the slot is spent, but no request goes out for a partition this
     // instance cannot prove it holds now.
     const notHeld = partitionsNotSendable(signal);

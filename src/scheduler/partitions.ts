@@ -43,11 +43,13 @@ export function partitionsNotSendable(signal: AbortSignal | undefined): number[]
 }
 
 export class PartitionNotHeldError extends Error {
-  constructor(readonly partitions: number[]) {
+  constructor(
+    readonly partitions: number[],
+    why = 'lease not renewed in time, or handed over',
+  ) {
     super(
-      `not sent: this instance cannot prove it still holds partition(s) ${partitions.join(', ')} ` +
-        '(lease not renewed in time, or handed over); the tokens wait for the lease to be renewed ' +
-        'or leave with the partition',
+      `not sent: this instance cannot prove it still holds partition(s) ${partitions.join(', ') || '(all)'} ` +
+        `(${why}); the tokens wait for the lease to be renewed or leave with the partition`,
     );
     this.name = 'PartitionNotHeldError';
   }

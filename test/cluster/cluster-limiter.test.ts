@@ -72,3 +72,21 @@ describe('ClusterLimiter', () => {
     expect(calls).toHaveLength(1); // nothing went out
   });
 });
+
+describe('ClusterLimiter.close', () => {
+  it('makes a request waiting for its slot give up at once, unsent', async () => {
+    const { clock, limiter, client, calls } = setup(() => 1);
+    const first = client.fetchPrices([testMint(1)]);
+    await clock.advanceAsync(0);
+    await first;
+    // The next slot is ~104 ms ahead: the second request waits for it.
+    const waiting = client.fetchPrices([testMint(2)]).catch((e: unknown) => e);
+    await clock.advanceAsync(10);
+    limiter.close();
+    const err = await waiting;
+    expect(err).toBeInstanceOf(PartitionNotHeldError);
+    expect((err as Error).message).toMatch(/stopping/);
+    expect(calls).toHaveLength(1);
+    await expect(limiter.acquire()).rejects.toBeInstanceOf(PartitionNotHeldError);
+  });
+});
