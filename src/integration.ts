@@ -347,6 +347,10 @@ export class TokenRefreshIntegration implements ApiService {
       if (!row.is_active)
         return { address, refreshed: false, price: row.price, changed: false, reason: 'token is inactive' };
       this.scheduler.applyRows([viewToState(row)]);
+      if (!this.scheduler.tokens.has(row.id)) {
+        const reason = 'its partition is served by another instance of the cluster';
+        return { address, refreshed: false, price: row.price, changed: false, reason };
+      }
       id = row.id;
     }
     if (!this.scheduler.isRunning) {

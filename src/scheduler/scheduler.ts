@@ -291,6 +291,8 @@ export class TokenRefreshScheduler {
         if (this.book.isQueued(existing.id)) this.book.enqueue(existing);
       } else {
         const t = toSchedToken(row);
+        // Cluster: a token of a partition another instance serves is that instance's to schedule.
+        if (!this.servesToken(t)) continue;
         if (!this.admission.admit(t)) continue;
         this.book.add(t);
         this.stats.track(t);

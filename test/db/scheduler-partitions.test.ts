@@ -201,3 +201,17 @@ describe('scheduler partitions', () => {
     await h.close();
   });
 });
+
+describe('scheduler partitions: rows of partitions served elsewhere', () => {
+  it('applyRows (delta load, settings edit, manual refresh) never schedules a token of a partition it does not serve', async () => {
+    const auth = new FakeAuthority();
+    const h = await makeHarness({ tokens: all, authority: auth, partitions: [P] });
+    await holdForReal(h, auth, [P]);
+    const foreign = all.find((t) => partitionOf(t.address) === Q)!;
+    const row = (await h.store.getToken(foreign.address))!;
+    h.scheduler.applyRows([{ ...row, priceUpdatedAt: row.price_updated_at, schedule: null }]);
+    expect(h.scheduler.idForAddress(foreign.address)).toBeUndefined();
+    expect(h.scheduler.tokens.size).toBe(byPartition.get(P)!.length);
+    await h.close();
+  });
+});
