@@ -33,6 +33,7 @@ import {
   type PartitionAuthority,
 } from './partitions.js';
 import { FencedWriteError } from '../cluster/fencing.js';
+import { PartitionMoves } from './partition-moves.js';
 
 export interface Logger {
   debug(obj: object | string, msg?: string): void;
@@ -102,10 +103,8 @@ export class TokenRefreshScheduler {
   >;
   /** Partitions served (all without a cluster), in-flight counts per partition, fences. */
   readonly partitions: PartitionControl;
-  /** Batch writes refused by fencing (another instance took a partition over). */
-  fencedWrites = 0;
-  /** Serialises full loads of gained partitions, delta loads and drops of lost partitions. */
-  private loadChain: Promise<unknown> = Promise.resolve();
+  /** Gains, losses and fencing of partitions (cluster), serialised with delta loads. */
+  private readonly moves: PartitionMoves;
   private tiers: readonly TierDef[];
   private running = false;
   private paused = false;
@@ -167,6 +166,19 @@ export class TokenRefreshScheduler {
         if (!Number.isFinite(w) || !Number.isFinite(p)) throw new RangeError(`weight ${w}, priority ${p}`);
       },
       onSkip: (s) => this.events.emit('token:skipped', s),
+    });
+    this.moves = new PartitionMoves({
+      store: opts.store,
+      book: this.book,
+      partitions: this.partitions,
+      log: this.log,
+      admit: (t) => this.admission.admit(t),
+      track: (t) => this.stats.track(t),
+      forget: (t, reason) => this.forget(t, reason),
+      dropManual: (id, reason) => this.manual.drop(id, { status: 'skipped', reason }),
+      replan: (now) => this.replan(now),
+      now: () => this.now(),
+      wake: () => this.wake.abort(),
     });
     this.processor = new BatchProcessor({
       store: opts.store,
@@ -246,7 +258,7 @@ export class TokenRefreshScheduler {
 
   /** Incremental pick-up of new, edited and deactivated tokens (never rebuilds the queue). */
   loadChangedTokens(): Promise<number> {
-    return this.serially(() => this.loadChangedNow());
+    return this.moves.serially(() => this.loadChangedNow());
   }
 
   private async loadChangedNow(): Promise<number> {
@@ -531,13 +543,13 @@ export class TokenRefreshScheduler {
       }
     }
     if (!this.paused) this.book.takeDue(candidates, now, window, now);
-    if (this.partitions.clustered) this.holdBack(candidates, manualIds, now);
+    if (this.partitions.clustered) this.moves.holdBack(candidates, manualIds, now);
     // Batch fill: a request costs the same with 1 id or 50, so when fewer than a full batch are
     // due, top it up with the tokens due within the next two request slots (they would ride the
     // next request anyway).
     if (!this.paused && candidates.length > 0 && candidates.length < size) {
       this.book.takeDue(candidates, now + 2 * this.o.limiter.spacingMs, size, now);
-      if (this.partitions.clustered) this.holdBack(candidates, manualIds, now);
+      if (this.partitions.clustered) this.moves.holdBack(candidates, manualIds, now);
     }
     // More than one request's worth due: deal them so a contest is spread over the requests;
     // send the first, put the rest back as they were.
@@ -566,7 +578,7 @@ export class TokenRefreshScheduler {
     const ids = batch.map((t) => t.id);
     for (const id of ids) this.inFlightIds.add(id);
     const waiters = this.manual.claim(ids);
-    const parts = this.partitions.clustered ? [...new Set(batch.map((t) => partitionOfToken(t)))] : [];
+    const parts = this.partitions.clustered ? [...new Set(batch.map((t) => partitionOf(t.address)))] : [];
     const fence = this.partitions.beginBatch(parts);
     let signal = this.stopping.signal;
     if (this.partitions.clustered) {
@@ -609,7 +621,7 @@ export class TokenRefreshScheduler {
       return;
     }
     if (outcome.kind === 'write-failed') {
-      if (outcome.error instanceof FencedWriteError) this.fenced(outcome.error);
+      if (outcome.error instanceof FencedWriteError) this.moves.fenced(outcome.error);
       else this.gate.fail(outcome.error);
     }
     if (outcome.kind === 'upstream-failed') this.batcher.recordFailure(outcome.error, batch.length);
@@ -666,102 +678,23 @@ export class TokenRefreshScheduler {
     }
   }
 
-  /** Run `fn` after every load or drop queued before it (they never interleave). */
-  private serially<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.loadChain.then(fn, fn);
-    this.loadChain = run.catch(() => undefined);
-    return run;
+  /** Cluster: start serving leased partitions (partition-moves.ts). */
+  gainPartitions(partitions: readonly number[]): Promise<number> {
+    return this.moves.gain(partitions);
+  }
+
+  /** Cluster: stop serving partitions; resolves once their tokens are gone (partition-moves.ts). */
+  losePartitions(partitions: readonly number[]): Promise<void> {
+    return this.moves.lose(partitions);
+  }
+
+  /** Batch writes refused by fencing (another instance took a partition over). */
+  get fencedWrites(): number {
+    return this.moves.fencedWrites;
   }
 
   private servesToken(t: SchedToken): boolean {
-    return !this.partitions.clustered || this.partitions.serves(partitionOfToken(t));
-  }
-
-  /**
-   * Cluster only: tokens of a partition this instance cannot prove it holds right now (leaving,
-   * or self-fenced while the lease is not renewed) are not sent; served ones wait 1 s, manual
-   * requests for them are answered as skipped.
-   */
-  private holdBack(candidates: SchedToken[], manualIds: Set<number>, now: number): void {
-    let kept = 0;
-    for (const t of candidates) {
-      const p = partitionOfToken(t);
-      if (this.partitions.canSend(p)) {
-        candidates[kept++] = t;
-        continue;
-      }
-      if (manualIds.delete(t.id)) {
-        this.manual.drop(t.id, {
-          status: 'skipped',
-          reason: `partition ${p} is not held by this instance now`,
-        });
-      }
-      if (this.partitions.serves(p)) {
-        t.schedule.nextDueAt = Math.max(t.schedule.nextDueAt, now + 1_000);
-        this.book.enqueue(t);
-      }
-    }
-    candidates.length = kept;
-  }
-
-  /**
-   * Cluster: start serving partitions this instance just leased. Their tokens come with the
-   * persisted schedule (no thundering herd) and last_refresh_success (the minimum interval holds
-   * across the handover). A partition still draining from an earlier loss is waited for.
-   */
-  async gainPartitions(partitions: readonly number[]): Promise<number> {
-    await this.partitions.settledLeaving(partitions);
-    return this.serially(async () => {
-      this.partitions.add(partitions);
-      const fresh: SchedToken[] = [];
-      for await (const page of this.o.store.loadActiveTokens({ partitions })) {
-        for (const row of page) {
-          if (this.book.has(row.id)) continue;
-          const t = toSchedToken(row);
-          if (!this.admission.admit(t)) continue;
-          this.book.add(t);
-          this.stats.track(t);
-          fresh.push(t);
-        }
-      }
-      const now = this.now();
-      this.replan(now);
-      this.book.place(fresh, now);
-      this.log.info({ partitions, tokens: fresh.length }, 'partitions gained');
-      this.wake.abort();
-      return fresh.length;
-    });
-  }
-
-  /**
-   * Cluster: stop serving partitions (lost, shed or fenced). At once none of their tokens goes
-   * into a new batch; batches in flight finish; then their tokens leave the book, the stats and
-   * the manual list. Resolves when that is done (the lease manager's drain hook).
-   */
-  async losePartitions(partitions: readonly number[]): Promise<void> {
-    const gone = new Set(partitions);
-    const drained = this.partitions.beginLeave(partitions);
-    for (const t of this.book.values()) if (gone.has(partitionOfToken(t))) this.book.unqueue(t.id);
-    await drained;
-    await this.serially(async () => {
-      let n = 0;
-      for (const t of [...this.book.values()]) {
-        if (!gone.has(partitionOfToken(t))) continue;
-        this.forget(t, 'its partition moved to another instance');
-        n++;
-      }
-      this.partitions.finishLeave(partitions);
-      this.replan();
-      this.log.info({ partitions, tokens: n }, 'partitions released by the scheduler');
-    });
-  }
-
-  private fenced(err: FencedWriteError): void {
-    this.fencedWrites++;
-    this.log.warn({ partitions: err.partitions }, `batch write refused: ${err.message}`);
-    void this.losePartitions(err.partitions).catch((e: unknown) =>
-      this.log.error({ err: e }, 'dropping fenced partitions failed'),
-    );
+    return this.moves.serves(t);
   }
 
   /** Refresh one token first in line, through the limiter; resolves after its batch commits. */
@@ -805,9 +738,4 @@ export class TokenRefreshScheduler {
     snapshot.implausiblePrices = { ...this.processor.guard.counts, holding: this.processor.guard.holding };
     return snapshot;
   }
-}
-
-/** A token's partition (FNV-1a of the address, as stored in tokens.partition). */
-function partitionOfToken(t: SchedToken): number {
-  return partitionOf(t.address);
 }
