@@ -37,9 +37,8 @@ import { sigmaToDaily } from './core/volatility.js';
 import { strided } from './core/stride.js';
 import type { SchedToken } from './scheduler/token-state.js';
 import { BadRequestError, TokenNotFoundError } from './api/errors.js';
-import { ClusterMember, type ClusterStatus } from './cluster/member.js';
-import { resolveInstanceId, resolveLeaseMs } from './cluster/instance.js';
-import { PgStore } from './store/pg-store.js';
+import type { ClusterMember, ClusterStatus } from './cluster/member.js';
+import { clusterOfOne, joinCluster, type ClusterOption } from './cluster/join.js';
 
 export interface TokenRefreshOptions extends Partial<Config> {
   /** Use this store instead of opening one from databaseUrl/dataDir (it is not closed on shutdown). */
@@ -78,7 +77,7 @@ export interface TokenRefreshOptions extends Partial<Config> {
    * PostgreSQL store itself (no `store`, no `clock` given); off on the embedded database, which
    * has exactly one process. `true` or an object opts a given PostgreSQL store in.
    */
-  cluster?: boolean | { instanceId?: string; leaseMs?: number };
+  cluster?: ClusterOption;
 }
 
 /**
@@ -175,7 +174,7 @@ export class TokenRefreshIntegration implements ApiService {
       logger: parts.logger,
     });
     if (parts.logger) attachUpstreamLogging(this.client, parts.logger, clock);
-    this.cluster?.attach(this.scheduler);
+    this.cluster?.attach(this.scheduler, () => this.mu());
   }
 
   /** Build everything and (unless autoStart is false) start refreshing. */
@@ -205,25 +204,17 @@ export class TokenRefreshIntegration implements ApiService {
           url: config.priceApiUrl ?? defaultPriceUrl(config),
           apiKey: config.jupiterApiKey ?? undefined,
         });
-      const instanceId =
-        (typeof opts.cluster === 'object' ? opts.cluster.instanceId : undefined) ??
-        resolveInstanceId(env ?? process.env);
-      const wantCluster = opts.cluster ?? (!givenStore && !givenClock);
-      let cluster: ClusterMember | null = null;
-      if (wantCluster !== false && store instanceof PgStore) {
-        cluster = new ClusterMember({
-          queryable: store.executor,
-          databaseUrl: config.databaseUrl,
-          clock,
-          instanceId,
-          leaseMs:
-            (typeof opts.cluster === 'object' ? opts.cluster.leaseMs : undefined) ??
-            resolveLeaseMs(env ?? process.env),
-          apiKey: config.jupiterApiKey,
-          requestsPerMinute: config.requestsPerMinute,
-          logger,
-        });
-      }
+      const { member: cluster, instanceId } = joinCluster({
+        store,
+        option: opts.cluster,
+        givenStoreOrClock: Boolean(givenStore || givenClock),
+        env: env ?? process.env,
+        clock,
+        databaseUrl: config.databaseUrl,
+        apiKey: config.jupiterApiKey,
+        requestsPerMinute: config.requestsPerMinute,
+        logger,
+      });
       const trs = new TokenRefreshIntegration({
         store,
         ownsStore: !givenStore,
@@ -265,21 +256,14 @@ export class TokenRefreshIntegration implements ApiService {
   /** GET /api/v1/cluster: the leases and budget of the cluster; a cluster of one without one. */
   async clusterStatus(): Promise<ClusterStatus> {
     if (this.cluster) return this.cluster.status();
-    const used = this.limiter.requestsInWindow();
-    return {
+    return clusterOfOne({
       instanceId: this.instanceId,
-      partitionCount: 64,
-      instances: [
-        {
-          id: this.instanceId,
-          partitions: this.scheduler.partitions.servedPartitions(),
-          heartbeatAt: this.clock.now(),
-          requestsPerMinute: used,
-          mu: this.mu(),
-        },
-      ],
-      budget: { requestsPerMinute: this.config.requestsPerMinute, usedLastMinute: used },
-    };
+      partitions: this.scheduler.partitions.servedPartitions(),
+      now: this.clock.now(),
+      usedLastMinute: this.limiter.requestsInWindow(),
+      requestsPerMinute: this.config.requestsPerMinute,
+      mu: this.mu(),
+    });
   }
 
   private mu(): number | null {

@@ -79,9 +79,11 @@ export class ClusterMember {
   private listener: pg.Client | null = null;
   private unlisten: (() => Promise<void>) | null = null;
   private stopped = false;
+  private muOf: () => number | null;
 
   constructor(private readonly o: ClusterMemberOptions) {
     this.log = o.logger ?? silent;
+    this.muOf = o.mu ?? (() => null);
     this.budget = new SharedBudget({
       store: new SqlBudgetStore(o.queryable),
       clock: o.clock,
@@ -94,7 +96,7 @@ export class ClusterMember {
       instanceId: o.instanceId,
       leaseMs: o.leaseMs,
       drain: (p) => this.target?.losePartitions([p]) ?? Promise.resolve(),
-      report: () => ({ requestsPerMinute: this.limiter.usedLastMinute(), mu: o.mu?.() ?? null }),
+      report: () => ({ requestsPerMinute: this.limiter.usedLastMinute(), mu: this.muOf() }),
     });
     this.limiter = new ClusterLimiter(
       this.budget,
@@ -109,8 +111,9 @@ export class ClusterMember {
   }
 
   /** Feed lease changes to the scheduler. Call once, before start(). */
-  attach(target: PartitionTarget): void {
+  attach(target: PartitionTarget, mu?: () => number | null): void {
     this.target = target;
+    if (mu) this.muOf = mu;
     this.leases.on('acquired', ({ partitions }) => {
       this.leaseChanges += partitions.length;
       this.log.info({ partitions }, 'leases acquired');
