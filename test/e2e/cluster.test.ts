@@ -141,6 +141,7 @@ describe.runIf(hasPg)('three `start` processes on one PostgreSQL database', () =
     // kill -9 of a: its partitions are held again within 15 s; two instances hold all 64.
     const aParts = (await cluster(b)).instances.find((i) => i.id === 'i-a')!.partitions;
     expect(aParts.length).toBeGreaterThan(0);
+    const logFrom = { b: b.out().length, c: c.out().length };
     a.child.kill('SIGKILL');
     await once(a.child, 'exit');
     const failover = await until(
@@ -149,6 +150,15 @@ describe.runIf(hasPg)('three `start` processes on one PostgreSQL database', () =
       15_000,
     );
     expect(failover).toBeGreaterThanOrEqual(0);
+    // Served again: the survivors loaded every one of a's partitions (with their schedules).
+    const gained = new Set<number>();
+    for (const text of [b.out().slice(logFrom.b), c.out().slice(logFrom.c)]) {
+      for (const line of text.split('\n')) {
+        if (!line.includes('"partitions gained"')) continue;
+        for (const p of (JSON.parse(line) as { partitions: number[] }).partitions) gained.add(p);
+      }
+    }
+    expect(aParts.filter((p) => !gained.has(p))).toEqual([]);
     const two = await cluster(c);
     expect(two.instances.map((i) => i.id)).toEqual(['i-b', 'i-c']);
     expect(two.instances.reduce((s, i) => s + i.partitions.length, 0)).toBe(64);
