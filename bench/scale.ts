@@ -37,6 +37,8 @@ const windowS = Number(process.env.BENCH_SCALE_WINDOW_S ?? 60);
 const PLAN_RPM = 9000;
 /** BENCH_SCALE_PROFILE=DIR: the service writes a V8 CPU profile there when it exits. */
 const profileDir = process.env.BENCH_SCALE_PROFILE;
+/** BENCH_SCALE_NODE_FLAGS: extra node flags for the service (e.g. V8 heap sizes), space-separated. */
+const nodeFlags = (process.env.BENCH_SCALE_NODE_FLAGS ?? '').split(' ').filter(Boolean);
 
 interface Row {
   tokens: number;
@@ -148,7 +150,7 @@ async function runSize(n: number): Promise<Row> {
         ['start', '--plan', 'pro', '--port', String(port)],
         { DATABASE_URL: databaseUrl, PRICE_API_URL: market.priceUrlV3, LOG_LEVEL: 'warn' },
         path.join(dir, 'service.rss'),
-        profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
+        [...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), ...nodeFlags],
       );
       let out = '';
       svc.stdout!.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-4000)));
@@ -172,6 +174,19 @@ async function runSize(n: number): Promise<Row> {
         const reqs = (await market.requests(sinceSeq)).filter((r) => r.t >= from && r.t < to);
         const all429 = (await market.requests(sinceSeq)).filter((r) => r.status === 429).length;
         const rpm = (reqs.length * 60_000) / (to - from);
+        // Where a shortfall comes from: a due backlog means sending fell behind; none means the
+        // plan did not make enough tokens due; short batches mean fill did not work.
+        const ids = reqs.reduce((s, r) => s + r.ids, 0) / Math.max(1, reqs.length);
+        const served = reqs.filter((r) => r.tEnd !== null);
+        const marketMs = served.reduce((s, r) => s + (r.tEnd! - r.t), 0) / Math.max(1, served.length);
+        const backlog = await metric(api, 'token_refresh_due_backlog');
+        log(
+          `${n} tokens: ${ids.toFixed(1)} ids/request, market answer ${marketMs.toFixed(0)} ms, ` +
+            `due backlog ${backlog}, effective rpm ${await metric(api, 'token_refresh_effective_requests_per_minute')}, ` +
+            `heap ${((await metric(api, 'nodejs_heap_size_used_bytes')) / 1e6).toFixed(0)}/` +
+            `${((await metric(api, 'nodejs_heap_size_total_bytes')) / 1e6).toFixed(0)} MB, ` +
+            `external ${((await metric(api, 'nodejs_external_memory_bytes')) / 1e6).toFixed(0)} MB`,
+        );
         log(`${n} tokens: ${rpm.toFixed(0)} requests/min; SIGTERM`);
         const termAt = performance.now();
         svc.kill('SIGTERM');

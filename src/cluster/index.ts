@@ -37,3 +37,11 @@ export { planRound, type RoundPlan } from './lease-plan.js';
 export { assertLeases, FencedWriteError, type PartitionEpoch } from './fencing.js';
 export { resolveInstanceId, resolveLeaseMs } from './instance.js';
 export { listenForCluster, CLUSTER_CHANNEL, BUDGET_CHANNEL, type NotificationClient } from './notify.js';
+export {
+  DEMAND_POINTS,
+  demandCurve,
+  curveRate,
+  splitBudget,
+  type DemandCurve,
+  type BudgetSplit,
+} from './mu-split.js';
