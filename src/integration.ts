@@ -23,13 +23,22 @@ import { waitForDatabase } from './store/wait.js';
 import type { Store, TokenSettings } from './store/types.js';
 import { TokenRefreshScheduler, type Logger } from './scheduler/scheduler.js';
 import type { SchedulerEventName, SchedulerEvents, SchedulerStatus } from './scheduler/types.js';
-import type { ApiService, LiveBudget, LiveToken, RefreshOutcome, TokenScheduleFacts } from './api/types.js';
+import type {
+  ApiService,
+  LiveBudget,
+  LiveToken,
+  OptionalStatusExtras,
+  RefreshOutcome,
+  TokenScheduleFacts,
+} from './api/types.js';
 import type { RefreshPolicy } from './core/policy.js';
 import { effectiveTier } from './core/tiers.js';
 import { sigmaToDaily } from './core/volatility.js';
 import { strided } from './core/stride.js';
 import type { SchedToken } from './scheduler/token-state.js';
 import { BadRequestError, TokenNotFoundError } from './api/errors.js';
+import type { ClusterMember, ClusterStatus } from './cluster/member.js';
+import { clusterOfOne, joinCluster, type ClusterOption } from './cluster/join.js';
 
 export interface TokenRefreshOptions extends Partial<Config> {
   /** Use this store instead of opening one from databaseUrl/dataDir (it is not closed on shutdown). */
@@ -62,6 +71,13 @@ export interface TokenRefreshOptions extends Partial<Config> {
    * of failing; abort with the signal. Default: no wait.
    */
   waitForDatabase?: boolean | { signal?: AbortSignal };
+  /**
+   * Several instances on one PostgreSQL database (src/cluster, docs/cluster.md): partition
+   * leases, fenced writes, one shared request budget. Default: on when this call opens a
+   * PostgreSQL store itself (no `store`, no `clock` given); off on the embedded database, which
+   * has exactly one process. `true` or an object opts a given PostgreSQL store in.
+   */
+  cluster?: ClusterOption;
 }
 
 /**
@@ -98,6 +114,10 @@ export class TokenRefreshIntegration implements ApiService {
   private readonly logger: Logger | undefined;
   private historyTimer: TimerHandle | null = null;
   private historyRun: Promise<void> | null = null;
+  /** Set when this instance is one of a cluster (PostgreSQL). */
+  readonly cluster: ClusterMember | null;
+  private readonly instanceId: string;
+  private joined: Promise<void> | null = null;
 
   private constructor(parts: {
     store: Store;
@@ -107,8 +127,12 @@ export class TokenRefreshIntegration implements ApiService {
     source: PriceSource;
     logger?: Logger;
     opts: TokenRefreshOptions;
+    cluster: ClusterMember | null;
+    instanceId: string;
   }) {
     const { config, clock, opts } = parts;
+    this.cluster = parts.cluster;
+    this.instanceId = parts.instanceId;
     this.store = parts.store;
     this.ownsStore = parts.ownsStore;
     this.logger = parts.logger;
@@ -125,7 +149,8 @@ export class TokenRefreshIntegration implements ApiService {
       maxConcurrent: opts.maxConcurrentRequests ?? requestConcurrency(config.requestsPerMinute),
       source: parts.source,
       clock,
-      limiter: this.limiter,
+      // A cluster member starts requests on the API key's shared slots instead.
+      limiter: this.cluster?.limiter ?? this.limiter,
       breaker: this.breaker,
       timeoutMs: opts.requestTimeoutMs ?? 10_000,
     });
@@ -133,10 +158,11 @@ export class TokenRefreshIntegration implements ApiService {
     this.scheduler = new TokenRefreshScheduler({
       store: this.store,
       client: this.client,
-      limiter: this.limiter,
+      limiter: this.cluster?.limiter ?? this.limiter,
       breaker: this.breaker,
       clock,
       policy: this.policy,
+      authority: this.cluster?.leases,
       requestsPerMinute: config.requestsPerMinute,
       maxBatchSize: Math.min(config.maxBatchSize, parts.source.maxIdsPerRequest),
       sourceName: parts.source.name,
@@ -148,6 +174,7 @@ export class TokenRefreshIntegration implements ApiService {
       logger: parts.logger,
     });
     if (parts.logger) attachUpstreamLogging(this.client, parts.logger, clock);
+    this.cluster?.attach(this.scheduler, () => this.mu());
   }
 
   /** Build everything and (unless autoStart is false) start refreshing. */
@@ -177,6 +204,17 @@ export class TokenRefreshIntegration implements ApiService {
           url: config.priceApiUrl ?? defaultPriceUrl(config),
           apiKey: config.jupiterApiKey ?? undefined,
         });
+      const { member: cluster, instanceId } = joinCluster({
+        store,
+        option: opts.cluster,
+        givenStoreOrClock: Boolean(givenStore || givenClock),
+        env: env ?? process.env,
+        clock,
+        databaseUrl: config.databaseUrl,
+        apiKey: config.jupiterApiKey,
+        requestsPerMinute: config.requestsPerMinute,
+        logger,
+      });
       const trs = new TokenRefreshIntegration({
         store,
         ownsStore: !givenStore,
@@ -185,10 +223,15 @@ export class TokenRefreshIntegration implements ApiService {
         source,
         logger,
         opts,
+        cluster,
+        instanceId,
       });
       await trs.scheduler.initialize();
       if (opts.historyMaintenance !== false) await trs.maintainHistory();
-      if (opts.autoStart !== false) trs.scheduler.start();
+      if (opts.autoStart !== false) {
+        await trs.join();
+        trs.scheduler.start();
+      }
       return trs;
     } catch (err) {
       if (!givenStore) await store.close().catch(() => {});
@@ -197,7 +240,35 @@ export class TokenRefreshIntegration implements ApiService {
   }
 
   start(): void {
+    if (this.cluster && !this.joined) {
+      void this.join().then(() => this.scheduler.start());
+      return;
+    }
     this.scheduler.start();
+  }
+
+  /** Cluster: take this instance's first share of the partitions (their tokens load). */
+  private join(): Promise<void> {
+    this.joined ??= this.cluster ? this.cluster.start() : Promise.resolve();
+    return this.joined;
+  }
+
+  /** GET /api/v1/cluster: the leases and budget of the cluster; a cluster of one without one. */
+  async clusterStatus(): Promise<ClusterStatus> {
+    if (this.cluster) return this.cluster.status();
+    return clusterOfOne({
+      instanceId: this.instanceId,
+      partitions: this.scheduler.partitions.servedPartitions(),
+      now: this.clock.now(),
+      usedLastMinute: this.limiter.requestsInWindow(),
+      requestsPerMinute: this.config.requestsPerMinute,
+      mu: this.mu(),
+    });
+  }
+
+  private mu(): number | null {
+    const m = (this.policy as { multiplier?: unknown }).multiplier;
+    return typeof m === 'number' && Number.isFinite(m) ? m : null;
   }
 
   /**
@@ -229,8 +300,18 @@ export class TokenRefreshIntegration implements ApiService {
     return this.scheduler.events.on(event, fn);
   }
 
-  status(): SchedulerStatus {
-    return { ...this.scheduler.status(), upstreamFailingSince: this.client.stats().upstreamFailingSince };
+  status(): SchedulerStatus & OptionalStatusExtras {
+    return {
+      ...this.scheduler.status(),
+      upstreamFailingSince: this.client.stats().upstreamFailingSince,
+      cluster: {
+        leasesHeld: this.cluster
+          ? this.cluster.leases.usablePartitions().length
+          : this.scheduler.partitions.servedPartitions().length,
+        leaseChanges: this.cluster?.leaseChanges ?? 0,
+        fencedWrites: this.scheduler.fencedWrites,
+      },
+    };
   }
   pause(): void {
     this.scheduler.pause();
@@ -250,6 +331,10 @@ export class TokenRefreshIntegration implements ApiService {
       if (!row.is_active)
         return { address, refreshed: false, price: row.price, changed: false, reason: 'token is inactive' };
       this.scheduler.applyRows([viewToState(row)]);
+      if (!this.scheduler.tokens.has(row.id)) {
+        const reason = 'its partition is served by another instance of the cluster';
+        return { address, refreshed: false, price: row.price, changed: false, reason };
+      }
       id = row.id;
     }
     if (!this.scheduler.isRunning) {
@@ -377,7 +462,11 @@ export class TokenRefreshIntegration implements ApiService {
     this.closed = true;
     if (this.historyTimer) this.clock.clearTimeout(this.historyTimer);
     await this.historyRun;
+    // Cluster: batches still waiting for a shared slot give up now (nothing of them was sent).
+    this.cluster?.limiter.close();
     await this.scheduler.stop();
+    // After the last in-flight batch committed: release every lease, so others take over now.
+    await this.cluster?.stop();
     if (this.ownsStore) await this.store.close();
   }
 }

@@ -85,6 +85,22 @@ export interface ApiService {
   liveTokens?(max: number): { tokens: LiveToken[]; total: number };
   /** Optional: the budget the scheduler plans against. */
   budget?(): LiveBudget;
+  /** Optional: GET /api/v1/cluster (instances, their partitions, the shared budget). */
+  clusterStatus?(): Promise<ClusterStatusView>;
+}
+
+/** GET /api/v1/cluster (a single process answers a cluster of one). */
+export interface ClusterStatusView {
+  instanceId: string;
+  partitionCount: number;
+  instances: {
+    id: string;
+    partitions: number[];
+    heartbeatAt: number;
+    requestsPerMinute: number | null;
+    mu: number | null;
+  }[];
+  budget: { requestsPerMinute: number; usedLastMinute: number };
 }
 
 /**
@@ -94,4 +110,6 @@ export interface ApiService {
 export interface OptionalStatusExtras {
   /** Total seconds batches spent waiting on the rate limiter since start (a counter). */
   limiterWaitSecondsTotal?: number;
+  /** Partitions served (leases held), lease changes and fenced writes since start. */
+  cluster?: { leasesHeld: number; leaseChanges: number; fencedWrites: number };
 }

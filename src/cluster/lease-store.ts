@@ -43,9 +43,9 @@ export interface InstanceReport {
 export interface LeaseStore {
   /** Register/refresh the instance, renew its unexpired leases, return the table. */
   heartbeat(instanceId: string, leaseMs: number, report?: InstanceReport): Promise<ClusterView>;
-  /** Take those of `partitions` that are free, expired or already ours. */
+  /** Take those of `partitions` that are free, expired or already ours; in partition order. */
   acquire(instanceId: string, partitions: readonly number[], leaseMs: number): Promise<HeldLease[]>;
-  /** Give partitions back (null = all of ours); returns those released. */
+  /** Give partitions back (null = all of ours); returns those released, in partition order. */
   release(instanceId: string, partitions: readonly number[] | null): Promise<number[]>;
   /** Ask the owner of `partition` to hand it over; true when recorded. */
   request(instanceId: string, partition: number): Promise<boolean>;
@@ -107,11 +107,15 @@ export class SqlLeaseStore implements LeaseStore {
       leaseMs,
       this.at(),
     ]);
-    return res.rows.map((r) => ({
-      partition: num(r.lease_partition),
-      epoch: num(r.lease_epoch),
-      expiresAtMs: num(r.lease_expires_ms),
-    }));
+    // UPDATE ... RETURNING has no order: rows come in heap order, which moves with autovacuum
+    // and page pruning. Sort, so callers (and tests) see partition order on every backend.
+    return res.rows
+      .map((r) => ({
+        partition: num(r.lease_partition),
+        epoch: num(r.lease_epoch),
+        expiresAtMs: num(r.lease_expires_ms),
+      }))
+      .sort((a, b) => a.partition - b.partition);
   }
 
   async release(instanceId: string, partitions: readonly number[] | null): Promise<number[]> {
