@@ -52,6 +52,7 @@ export function summarize(r: SimulateAllResult): Record<string, unknown> {
   const figures = (x: SimResult) => ({
     J: x.J,
     J_star: x.J_star,
+    J_star_planned: x.J_star_planned,
     J_star_diffusive: x.J_star_diffusive,
     ratio: x.ratio,
     J_stderr: x.J_stderr,

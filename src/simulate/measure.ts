@@ -91,7 +91,10 @@ export class Measurement {
       | 'wallMs'
       | 'cpuMs'
       | 'capacityPerSecond'
+      | 'implausible'
     >,
+    /** Token refreshes per second the scheduler planned with at the end. */
+    plannedCapacity: number,
   ): SimResult {
     const { o, market, weights, weightSum } = this;
     const n = o.universe.length;
@@ -110,12 +113,12 @@ export class Measurement {
     // has jumps, the true rate of jumps larger than X (κ = ρ·P(|N(0, η)| > X)); J*_diffusive
     // ignores the jumps (no policy can reach it when jumps exist).
     const budget = (o.requestsPerMinute / 60) * o.maxBatchSize;
-    const plan = (jumpRates?: Float64Array) =>
+    const plan = (jumpRates?: Float64Array, capacityPerSecond = budget) =>
       planRefreshIntervals(
         { weights, sigmas: market.sigma, jumpRates },
         {
           deviation: o.deviation,
-          capacityPerSecond: budget,
+          capacityPerSecond,
           minIntervalSeconds: o.minIntervalSeconds,
           maxIntervalSeconds: o.maxIntervalSeconds,
         },
@@ -123,6 +126,7 @@ export class Measurement {
     const diffusive = plan();
     const kappas = market.staleJumpRates();
     const star = kappas ? plan(kappas) : diffusive;
+    const planned = plan(kappas ?? undefined, Math.min(budget, plannedCapacity));
     const relErrors: number[] = [];
     for (let i = 0; i < n; i++) {
       const s = market.sigma[i]!;
@@ -134,6 +138,7 @@ export class Measurement {
       policy: o.policy,
       J,
       J_star: star.J,
+      J_star_planned: planned.J,
       J_star_diffusive: diffusive.J,
       ratio: star.J > 0 ? J / star.J : NaN,
       J_stderr: Math.sqrt(variance / blockJ.length),

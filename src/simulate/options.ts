@@ -64,6 +64,12 @@ export interface SimResult {
    * has jumps, the true rate of jumps larger than X.
    */
   J_star: number;
+  /**
+   * J* on the budget the service's scheduler plans with (95 % of it: the rest absorbs retries
+   * and manual refreshes). J / J_star_planned is the policy's own loss; J_star_planned / J_star
+   * what the reserve costs.
+   */
+  J_star_planned: number;
   /** The optimum ignoring jumps (= J_star without jumps): a bar no policy reaches with jumps. */
   J_star_diffusive: number;
   ratio: number;
@@ -84,6 +90,12 @@ export interface SimResult {
   predicted_J: number | null;
   /** Median |σ̂/σ − 1| over tokens with an estimate at the end. */
   sigma_median_rel_error: number | null;
+  /**
+   * Quotes the service's plausibility guard held back (a move far outside the token's learned
+   * σ and jumps), confirmed by the next quote, or dropped: a held jump reaches the store one
+   * re-fetch later, which J counts.
+   */
+  implausible: { held: number; confirmed: number; dropped: number };
   /** Smallest gap between two refreshes of one token (checked >= min interval). */
   min_refresh_gap_seconds: number | null;
   /** Smallest span of rpm+1 consecutive requests (checked >= 60 s). */

@@ -233,16 +233,22 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
   }
 
   const learned = Array.from({ length: n }, (_, i) => scheduler.tokens.get(i + 1)?.sigma ?? null);
-  return measure.result(learned, {
-    requests: source.requests,
-    refreshes,
-    predicted_J: policy instanceof OptimalPolicy ? (policy.plan?.J ?? null) : null,
-    min_refresh_gap_seconds: Number.isFinite(minGap) ? minGap : null,
-    min_window_span_seconds: Number.isFinite(source.minWindowSpan) ? source.minWindowSpan : null,
-    wallMs: performance.now() - wallStart,
-    cpuMs: ((cpu) => (cpu.user + cpu.system) / 1000)(process.cpuUsage(cpuStart)),
-    capacityPerSecond: (rpm / 60) * o.maxBatchSize,
-  });
+  const guard = scheduler.status().implausiblePrices;
+  return measure.result(
+    learned,
+    {
+      requests: source.requests,
+      refreshes,
+      predicted_J: policy instanceof OptimalPolicy ? (policy.plan?.J ?? null) : null,
+      min_refresh_gap_seconds: Number.isFinite(minGap) ? minGap : null,
+      min_window_span_seconds: Number.isFinite(source.minWindowSpan) ? source.minWindowSpan : null,
+      wallMs: performance.now() - wallStart,
+      cpuMs: ((cpu) => (cpu.user + cpu.system) / 1000)(process.cpuUsage(cpuStart)),
+      capacityPerSecond: (rpm / 60) * o.maxBatchSize,
+      implausible: { held: guard?.held ?? 0, confirmed: guard?.confirmed ?? 0, dropped: guard?.dropped ?? 0 },
+    },
+    scheduler.capacityPerSecond(),
+  );
 }
 
 export type { PolicyName };

@@ -265,6 +265,7 @@ describe('runSimulation', () => {
       },
     ).J;
     expect(star).toBeGreaterThan(r.J_star); // 5 % less budget
+    expect(r.J_star_planned).toBeCloseTo(star, 12);
     // The service's scheduler loses 3.1 % here (the old engine's own loop: 0.1 %); 5 % is the bar.
     expect(Math.abs(r.J / star - 1)).toBeLessThan(Math.max(0.05, (4 * r.J_stderr) / star));
   });
