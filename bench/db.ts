@@ -128,6 +128,10 @@ async function writePerRow(store: Store, batch: RefreshBatchWrite): Promise<void
           [],
           [],
           [],
+          0, // history on every change ($17)
+          null, // no fence ($18..$20)
+          [],
+          [],
         ],
         'bench_per_row',
       );

@@ -34,3 +34,4 @@ export { RateLimiter } from './core/rate-limiter.js';
 export { CircuitBreaker } from './core/circuit-breaker.js';
 export { analyzeTokenDistribution, getRefreshRecommendations } from './core/rank-analyzer.js';
 export { runSimulation, simulateAll } from './simulate/index.js';
+export * from './cluster/index.js';

@@ -170,8 +170,8 @@ export class Insight {
   }
 
   private projectable(): { tokens: LiveToken[]; all: number } {
-    const all = this.service.liveTokens!();
-    return { tokens: stride(all, this.o.maxProjectedTokens), all: all.length };
+    const { tokens, total } = this.service.liveTokens!(this.o.maxProjectedTokens);
+    return { tokens, all: total };
   }
 
   /** Projects the three policies on the live budget and refreshes the budget map. */

@@ -126,6 +126,10 @@ export class ApiMetrics {
     'token_refresh_plan_requests_per_minute',
     'Requests per minute the configured plan allows',
   );
+  private readonly replanSeconds = this.gauge(
+    'token_refresh_replan_seconds',
+    'Wall time the last re-plan of every token took',
+  );
   private readonly effectiveRpm = this.gauge(
     'token_refresh_effective_requests_per_minute',
     'Requests per minute the adaptive limiter currently allows',
@@ -143,6 +147,22 @@ export class ApiMetrics {
     'Seconds the price API has been failing without a success in between; 0 while requests succeed',
   );
   private readonly paused = this.gauge('token_refresh_paused', '1 when the scheduler is paused');
+  private readonly leasesHeld = this.gauge(
+    'token_refresh_leases_held',
+    'Token partitions (of 64) this instance serves; 64 for a single instance',
+  );
+  private readonly leaseChanges = new Counter({
+    name: 'token_refresh_lease_changes_total',
+    help: 'Partition leases this instance gained, lost or released',
+    registers: [this.registry],
+  });
+  private readonly fencedWrites = new Counter({
+    name: 'token_refresh_fenced_writes_total',
+    help: 'Batch writes refused because another instance took over a partition (nothing written)',
+    registers: [this.registry],
+  });
+  private lastLeaseChanges = 0;
+  private lastFencedWrites = 0;
   private readonly running = this.gauge('token_refresh_running', '1 when the scheduler is running');
 
   constructor(
@@ -196,6 +216,7 @@ export class ApiMetrics {
     this.staleness.set(status.estimatedStaleness ?? Number.NaN);
     this.planRpm.set(status.plan.requestsPerMinute);
     this.effectiveRpm.set(status.plan.effectiveRequestsPerMinute);
+    this.replanSeconds.set((status.plan.lastReplanMs ?? Number.NaN) / 1000);
     this.requestsLastMinute.set(status.rates.requestsLastMinute);
     this.paused.set(status.paused ? 1 : 0);
     this.running.set(status.running ? 1 : 0);
@@ -204,6 +225,15 @@ export class ApiMetrics {
     this.failingFor.set(since === null ? 0 : Math.max(0, status.now - since) / 1000);
     this.tierRate.reset();
     for (const t of status.tiers) this.tierRate.set({ tier: t.tier }, t.refreshesPerMinute / 60);
+    if (status.cluster) {
+      this.leasesHeld.set(status.cluster.leasesHeld);
+      // Running totals from the service: counters only move forward.
+      const { leaseChanges, fencedWrites } = status.cluster;
+      if (leaseChanges > this.lastLeaseChanges) this.leaseChanges.inc(leaseChanges - this.lastLeaseChanges);
+      if (fencedWrites > this.lastFencedWrites) this.fencedWrites.inc(fencedWrites - this.lastFencedWrites);
+      this.lastLeaseChanges = leaseChanges;
+      this.lastFencedWrites = fencedWrites;
+    }
     const wait = status.limiterWaitSecondsTotal;
     if (typeof wait === 'number' && Number.isFinite(wait)) {
       // The scheduler reports a running total; a counter only moves forward (a restart resets

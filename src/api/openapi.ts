@@ -31,6 +31,34 @@ const msParam = (name: string, description: string) => ({
   schema: { type: 'integer', minimum: 0 },
 });
 
+const clusterSchema = {
+  type: 'object',
+  required: ['instanceId', 'partitionCount', 'instances', 'budget'],
+  properties: {
+    instanceId: { type: 'string' },
+    partitionCount: { type: 'integer' },
+    instances: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['id', 'partitions', 'heartbeatAt', 'requestsPerMinute', 'mu'],
+        properties: {
+          id: { type: 'string' },
+          partitions: { type: 'array', items: { type: 'integer', minimum: 0, maximum: 63 } },
+          heartbeatAt: { type: 'number', description: 'epoch ms' },
+          requestsPerMinute: { type: ['number', 'null'], description: 'requests started in the last 60 s' },
+          mu: { type: ['number', 'null'] },
+        },
+      },
+    },
+    budget: {
+      type: 'object',
+      required: ['requestsPerMinute', 'usedLastMinute'],
+      properties: { requestsPerMinute: { type: 'number' }, usedLastMinute: { type: 'number' } },
+    },
+  },
+};
+
 const adminErrors = {
   '401': err('No `Authorization: Bearer` admin token was sent'),
   '403': err('Wrong admin token, cross-origin request, or admin routes disabled'),
@@ -291,6 +319,16 @@ export function buildOpenApiDocument(version = '0.1.0'): Record<string, unknown>
           summary: 'Resume scheduling',
           security: [{ adminToken: [] }],
           responses: { '200': json(anyObject, 'Resumed'), ...adminErrors },
+        },
+      },
+      '/api/v1/cluster': {
+        get: {
+          summary:
+            'The instances sharing this database: which partitions (of 64) each holds, its last ' +
+            'heartbeat, requests per minute and planner multiplier mu, and the shared request budget. ' +
+            'A single process (or the embedded database) answers a cluster of one.',
+          security: [{ adminToken: [] }],
+          responses: { '200': json(clusterSchema, 'The cluster'), ...adminErrors },
         },
       },
       '/api/v1/stream': {

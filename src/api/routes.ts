@@ -146,6 +146,12 @@ export function registerRoutes(app: FastifyInstance, service: ApiService, deps: 
 
   registerInsightRoutes(app, service, deps.insight);
 
+  app.get('/api/v1/cluster', { onRequest: admin }, async (req) => {
+    rejectQueryAndBody(req);
+    if (!service.clusterStatus) throw new NotFoundError('this service does not report a cluster');
+    return service.clusterStatus();
+  });
+
   app.post('/api/v1/scheduler/pause', { onRequest: admin }, async (req) => {
     rejectQueryAndBody(req);
     service.pause();

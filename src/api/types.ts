@@ -77,10 +77,30 @@ export interface ApiService {
   readiness(): Promise<{ db: boolean; migrations: boolean; scheduler: boolean }>;
   /** Optional: the scheduler's facts for one token (null when it is not scheduled). */
   tokenSchedule?(address: string): TokenScheduleFacts | null;
-  /** Optional: every scheduled token with its plan (O(N); the API calls it on a timer only). */
-  liveTokens?(): LiveToken[];
+  /**
+   * Optional: an even stride sample of at most `max` scheduled tokens with their plan, and how
+   * many are scheduled. Only the sample is built: at a million tokens a full list was 1M objects
+   * (and ~1 GB of garbage a minute) for a projection that reads 5,000 of them.
+   */
+  liveTokens?(max: number): { tokens: LiveToken[]; total: number };
   /** Optional: the budget the scheduler plans against. */
   budget?(): LiveBudget;
+  /** Optional: GET /api/v1/cluster (instances, their partitions, the shared budget). */
+  clusterStatus?(): Promise<ClusterStatusView>;
+}
+
+/** GET /api/v1/cluster (a single process answers a cluster of one). */
+export interface ClusterStatusView {
+  instanceId: string;
+  partitionCount: number;
+  instances: {
+    id: string;
+    partitions: number[];
+    heartbeatAt: number;
+    requestsPerMinute: number | null;
+    mu: number | null;
+  }[];
+  budget: { requestsPerMinute: number; usedLastMinute: number };
 }
 
 /**
@@ -90,4 +110,6 @@ export interface ApiService {
 export interface OptionalStatusExtras {
   /** Total seconds batches spent waiting on the rate limiter since start (a counter). */
   limiterWaitSecondsTotal?: number;
+  /** Partitions served (leases held), lease changes and fenced writes since start. */
+  cluster?: { leasesHeld: number; leaseChanges: number; fencedWrites: number };
 }

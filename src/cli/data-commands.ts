@@ -113,7 +113,7 @@ export function registerDataCommands(program: Command): void {
         .finally(() => report.done());
       if (!r.rows) throw new UsageError(`${file}: no token rows`);
       process.stdout.write(
-        `imported ${r.rows} tokens: ${r.inserted} new, ${r.updated} updated, ${r.rankHistoryRows} rank history rows\n`,
+        `imported ${r.rows} tokens: ${r.inserted} new, ${r.updated} changed, ${r.rows - r.inserted - r.updated} unchanged, ${r.rankHistoryRows} rank history rows\n`,
       );
     });
 

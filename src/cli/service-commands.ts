@@ -94,6 +94,9 @@ export function registerServiceCommands(program: Command): void {
   serviceOptions(program.command('start').description('run the scheduler service with its HTTP API')).action(
     async (o: Record<string, unknown>) => {
       const config = loadConfig(process.env, flagsToConfig(o), flagName);
+      // Several instances on one PostgreSQL database (ignored on the embedded database).
+      const { resolveInstanceId, resolveLeaseMs } = await import('../cluster/instance.js');
+      const cluster = { instanceId: resolveInstanceId(process.env), leaseMs: resolveLeaseMs(process.env) };
       const { startApiServer } = await import('../api/server.js');
       const { assertSafeBinding } = await import('../api/auth.js');
       const { initializeTokenRefresh } = await import('../integration.js');
@@ -123,6 +126,7 @@ export function registerServiceCommands(program: Command): void {
           ...config,
           logger: log,
           env: {},
+          cluster,
           autoStart: false,
           waitForDatabase: { signal: startup.signal },
         });
@@ -156,7 +160,12 @@ export function registerServiceCommands(program: Command): void {
       }
       trs.start();
       log.info(
-        { url: api.url, tokens: trs.status().tokens.active, policy: config.policy },
+        {
+          url: api.url,
+          tokens: trs.status().tokens.active,
+          policy: config.policy,
+          instance: trs.cluster ? trs.cluster.instanceId : null,
+        },
         'service running',
       );
       installSignalHandlers(log, async () => {

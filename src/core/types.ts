@@ -96,6 +96,17 @@ export interface RefreshBatchWrite {
   schedules: ScheduleState[];
   /** Tokens to deactivate (persistent misses while the source is healthy). */
   deactivate: number[];
+  /**
+   * Several instances (src/cluster): the writer and the lease epochs of the batch's partitions,
+   * checked in the same statement; a lease that moved on refuses the whole write.
+   */
+  fence?: BatchFence;
+}
+
+/** Who writes a batch and the lease epoch it started under for each of its partitions. */
+export interface BatchFence {
+  instanceId: string;
+  leases: readonly { partition: number; epoch: number }[];
 }
 
 /** What the write did, per token whose price changed (for events). */

@@ -25,7 +25,8 @@
 import { isValidPrice } from '../core/limits.js';
 import type { Clock } from '../core/clock.js';
 import type { ObservationProposal, RefreshPolicy } from '../core/policy.js';
-import type { PriceObservation, ScheduleState, TokenMiss } from '../core/types.js';
+import type { BatchFence, PriceObservation, ScheduleState, TokenMiss } from '../core/types.js';
+import { FencedWriteError } from '../cluster/fencing.js';
 import { DEFAULT_PRIOR_SIGMA, VolatilityEstimator } from '../core/volatility.js';
 import type { PriceClient } from '../sources/price-client.js';
 import type { FetchPricesResult } from '../sources/types.js';
@@ -126,7 +127,12 @@ export class BatchProcessor {
     this.guard = new PriceGuard(o.plausibility);
   }
 
-  async process(batch: SchedToken[], highPriority: boolean, signal?: AbortSignal): Promise<BatchOutcome> {
+  async process(
+    batch: SchedToken[],
+    highPriority: boolean,
+    signal?: AbortSignal,
+    fence?: BatchFence,
+  ): Promise<BatchOutcome> {
     const started = this.o.clock.now();
     let answer: FetchPricesResult;
     try {
@@ -188,9 +194,11 @@ export class BatchProcessor {
         misses,
         schedules: pending.map((p) => p.schedule),
         deactivate,
+        fence,
       });
     } catch (err) {
-      const error = new StoreWriteError(err);
+      // Fenced: another instance owns a partition now; the scheduler drops it (not a store fault).
+      const error = err instanceof FencedWriteError ? err : new StoreWriteError(err);
       this.o.logger.error({ err, size: batch.length }, 'batch write failed; tokens re-queued as due');
       const perToken = new Map<number, TokenResult>(
         batch.map((t) => [t.id, { status: 'failed', reason: error.message }]),
@@ -393,6 +401,7 @@ export class BatchProcessor {
     try {
       return await this.o.store.writeRefreshResults(batch);
     } catch (first) {
+      if (first instanceof FencedWriteError) throw first; // retrying cannot bring the lease back
       this.o.logger.warn({ err: first }, 'batch write failed; retrying once');
       await this.o.clock.sleep(this.o.writeRetryDelayMs ?? 250);
       return await this.o.store.writeRefreshResults(batch);

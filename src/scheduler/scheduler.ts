@@ -12,6 +12,7 @@ import type { ScheduleState, TierDef, TokenWithState } from '../core/types.js';
 import { MetricsCollector } from '../core/metrics-collector.js';
 import { DEFAULT_TIERS, calculatePriorityScore } from '../core/tiers.js';
 import type { RateLimiter } from '../core/rate-limiter.js';
+import { partitionOf } from '../store/partition.js';
 import type { CircuitBreaker } from '../core/circuit-breaker.js';
 import type { PriceClient } from '../sources/price-client.js';
 import type { Store } from '../store/types.js';
@@ -25,6 +26,14 @@ import { ManualRequests } from './manual-requests.js';
 import { StoreGate } from './store-gate.js';
 import { TokenAdmission } from './admission.js';
 import { RequestBatcher, SPREAD_REQUESTS } from './request-batcher.js';
+import {
+  PartitionControl,
+  PartitionNotHeldError,
+  registerSendCheck,
+  type PartitionAuthority,
+} from './partitions.js';
+import { FencedWriteError } from '../cluster/fencing.js';
+import { PartitionMoves } from './partition-moves.js';
 
 export interface Logger {
   debug(obj: object | string, msg?: string): void;
@@ -37,7 +46,7 @@ const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 export interface SchedulerOptions {
   store: Store;
   client: PriceClient;
-  limiter: RateLimiter;
+  limiter: SchedulerLimiter;
   breaker: CircuitBreaker;
   clock: Clock;
   policy: RefreshPolicy;
@@ -57,9 +66,18 @@ export interface SchedulerOptions {
   replanIntervalMs?: number;
   tiers?: readonly TierDef[];
   partitions?: readonly number[];
+  /**
+   * Several instances: the lease manager that says which partitions this scheduler may send and
+   * write for. The scheduler then starts with `partitions` (default none) and follows
+   * gainPartitions / losePartitions; every batch write is fenced. Unset: one process, all 64.
+   */
+  authority?: PartitionAuthority;
   deactivation?: typeof DEFAULT_DEACTIVATION;
   logger?: Logger;
 }
+
+/** The part of a limiter the scheduler reads (RateLimiter, or the cluster's share of a budget). */
+export type SchedulerLimiter = Pick<RateLimiter, 'effectiveMaxRequests' | 'nextAvailableAt' | 'spacingMs'>;
 
 export class TokenRefreshScheduler {
   readonly events: TypedEmitter<SchedulerEvents>;
@@ -81,8 +99,12 @@ export class TokenRefreshScheduler {
   private readonly processor: BatchProcessor;
   private readonly log: Logger;
   private readonly o: Required<
-    Omit<SchedulerOptions, 'partitions' | 'logger' | 'tiers' | 'deactivation' | 'sourceName'>
+    Omit<SchedulerOptions, 'partitions' | 'authority' | 'logger' | 'tiers' | 'deactivation' | 'sourceName'>
   >;
+  /** Partitions served (all without a cluster), in-flight counts per partition, fences. */
+  readonly partitions: PartitionControl;
+  /** Gains, losses and fencing of partitions (cluster), serialised with delta loads. */
+  private readonly moves: PartitionMoves;
   private tiers: readonly TierDef[];
   private running = false;
   private paused = false;
@@ -96,6 +118,7 @@ export class TokenRefreshScheduler {
   private nextDeltaAt = 0;
   private nextReplanAt = 0;
   private plannedCapacity = 0;
+  private lastReplanMs: number | null = null;
   private startedAt: number | null = null;
   private initialized = false;
 
@@ -120,6 +143,7 @@ export class TokenRefreshScheduler {
       replanIntervalMs: opts.replanIntervalMs ?? 60_000,
     };
     this.batcher = new RequestBatcher(opts.maxBatchSize);
+    this.partitions = new PartitionControl(opts.partitions, opts.authority ?? null);
     this.events = new TypedEmitter<SchedulerEvents>((err, ev) =>
       this.log.error({ err, event: ev }, 'event listener threw'),
     );
@@ -142,6 +166,19 @@ export class TokenRefreshScheduler {
         if (!Number.isFinite(w) || !Number.isFinite(p)) throw new RangeError(`weight ${w}, priority ${p}`);
       },
       onSkip: (s) => this.events.emit('token:skipped', s),
+    });
+    this.moves = new PartitionMoves({
+      store: opts.store,
+      book: this.book,
+      partitions: this.partitions,
+      log: this.log,
+      admit: (t) => this.admission.admit(t),
+      track: (t) => this.stats.track(t),
+      forget: (t, reason) => this.forget(t, reason),
+      dropManual: (id, reason) => this.manual.drop(id, { status: 'skipped', reason }),
+      replan: (now) => this.replan(now),
+      now: () => this.now(),
+      wake: () => this.wake.abort(),
     });
     this.processor = new BatchProcessor({
       store: opts.store,
@@ -205,7 +242,7 @@ export class TokenRefreshScheduler {
     const now = this.now();
     // Taken before the load: a change committed after it is read again by the delta load.
     const horizon = await this.o.store.changeHorizon();
-    for await (const page of this.o.store.loadActiveTokens({ partitions: this.opts.partitions })) {
+    for await (const page of this.o.store.loadActiveTokens({ partitions: this.partitions.loadPartitions })) {
       for (const row of page) {
         const t = toSchedToken(row);
         if (this.admission.admit(t)) this.book.add(t);
@@ -220,9 +257,13 @@ export class TokenRefreshScheduler {
   }
 
   /** Incremental pick-up of new, edited and deactivated tokens (never rebuilds the queue). */
-  async loadChangedTokens(): Promise<number> {
+  loadChangedTokens(): Promise<number> {
+    return this.moves.serially(() => this.loadChangedNow());
+  }
+
+  private async loadChangedNow(): Promise<number> {
     const { rows, lastSeq } = await this.o.store
-      .loadTokensChanged(this.lastChangeSeq, { partitions: this.opts.partitions })
+      .loadTokensChanged(this.lastChangeSeq, { partitions: this.partitions.loadPartitions })
       .catch((err: unknown) => {
         this.gate.fail(err);
         throw err;
@@ -262,6 +303,8 @@ export class TokenRefreshScheduler {
         if (this.book.isQueued(existing.id)) this.book.enqueue(existing);
       } else {
         const t = toSchedToken(row);
+        // Cluster: a token of a partition another instance serves is that instance's to schedule.
+        if (!this.servesToken(t)) continue;
         if (!this.admission.admit(t)) continue;
         this.book.add(t);
         this.stats.track(t);
@@ -281,11 +324,21 @@ export class TokenRefreshScheduler {
    */
   replan(now = this.now()): void {
     this.nextReplanAt = now + this.o.replanIntervalMs;
+    // A measurement of CPU work for status and /metrics, not a scheduling input: wall time.
+    const started = performance.now();
+    try {
+      this.replanNow(now);
+    } finally {
+      this.lastReplanMs = performance.now() - started;
+    }
+  }
+
+  private replanNow(now: number): void {
     const ctx = this.planOrSkip(now);
     if (!ctx) return;
     this.plannedCapacity = ctx.capacityPerSecond;
     try {
-      this.stats.updatePlan(this.book.values(), this.o.policy, now, this.o.deviation, (t) =>
+      this.stats.updatePlan(this.book.values(), this.book.size, this.o.policy, now, this.o.deviation, (t) =>
         this.importance(t),
       );
     } catch (err) {
@@ -490,11 +543,13 @@ export class TokenRefreshScheduler {
       }
     }
     if (!this.paused) this.book.takeDue(candidates, now, window, now);
+    if (this.partitions.clustered) this.moves.holdBack(candidates, manualIds, now);
     // Batch fill: a request costs the same with 1 id or 50, so when fewer than a full batch are
     // due, top it up with the tokens due within the next two request slots (they would ride the
     // next request anyway).
     if (!this.paused && candidates.length > 0 && candidates.length < size) {
       this.book.takeDue(candidates, now + 2 * this.o.limiter.spacingMs, size, now);
+      if (this.partitions.clustered) this.moves.holdBack(candidates, manualIds, now);
     }
     // More than one request's worth due: deal them so a contest is spread over the requests;
     // send the first, put the rest back as they were.
@@ -523,14 +578,22 @@ export class TokenRefreshScheduler {
     const ids = batch.map((t) => t.id);
     for (const id of ids) this.inFlightIds.add(id);
     const waiters = this.manual.claim(ids);
+    const parts = this.partitions.clustered ? [...new Set(batch.map((t) => partitionOf(t.address)))] : [];
+    const fence = this.partitions.beginBatch(parts);
+    let signal = this.stopping.signal;
+    if (this.partitions.clustered) {
+      signal = AbortSignal.any([this.stopping.signal]);
+      registerSendCheck(signal, () => parts.filter((p) => !this.partitions.canSend(p)));
+    }
     let outcome: BatchOutcome;
     try {
-      outcome = await this.processor.process(batch, highPriority, this.stopping.signal);
+      outcome = await this.processor.process(batch, highPriority, signal, fence);
     } catch (err) {
       // A bug or a token the policy cannot plan: the batch fails as a whole, nothing is lost.
       outcome = this.unexpectedFailure(batch, err);
     } finally {
       for (const id of ids) this.inFlightIds.delete(id);
+      this.partitions.endBatch(parts);
     }
     this.settle(batch, outcome);
     for (const [id, ws] of waiters) {
@@ -551,13 +614,22 @@ export class TokenRefreshScheduler {
   /** Apply a batch's outcome: re-queue, forget deactivated tokens, count, emit. */
   private settle(batch: SchedToken[], outcome: BatchOutcome): void {
     const now = this.now();
-    if (outcome.kind === 'write-failed') this.gate.fail(outcome.error);
+    if (outcome.kind === 'upstream-failed' && outcome.error instanceof PartitionNotHeldError) {
+      // Self-fenced at the send: nothing went out; the tokens wait (or leave with the partition).
+      for (const t of batch) if (this.book.has(t.id) && this.servesToken(t)) this.book.enqueue(t);
+      this.log.warn({ partitions: outcome.error.partitions }, outcome.error.message);
+      return;
+    }
+    if (outcome.kind === 'write-failed') {
+      if (outcome.error instanceof FencedWriteError) this.moves.fenced(outcome.error);
+      else this.gate.fail(outcome.error);
+    }
     if (outcome.kind === 'upstream-failed') this.batcher.recordFailure(outcome.error, batch.length);
     else if (outcome.kind === 'ok') this.batcher.recordSuccess();
     if (outcome.kind !== 'ok') {
       // Source-level or store-level failure: no token is blamed; all go back as due (keeping
       // their original due time, so they lead when the source recovers).
-      for (const t of batch) if (this.book.has(t.id)) this.book.enqueue(t);
+      for (const t of batch) if (this.book.has(t.id) && this.servesToken(t)) this.book.enqueue(t);
       this.metrics.recordBatchFailure(batch.length, outcome.durationMs, outcome.error);
       this.stats.recordBatchFailure(outcome.error, now);
       this.events.emit('batch:failed', {
@@ -569,7 +641,7 @@ export class TokenRefreshScheduler {
       });
     } else {
       for (const t of batch) {
-        if (!this.book.has(t.id) || outcome.deactivated.has(t.id)) continue;
+        if (!this.book.has(t.id) || outcome.deactivated.has(t.id) || !this.servesToken(t)) continue;
         // A quote held as implausible is confirmed by a prompt re-fetch: first in line, like a
         // manual refresh (and like one, not held to the minimum interval).
         const held = outcome.perToken.get(t.id)?.status === 'held' && t.schedule.nextDueAt <= now;
@@ -606,6 +678,25 @@ export class TokenRefreshScheduler {
     }
   }
 
+  /** Cluster: start serving leased partitions (partition-moves.ts). */
+  gainPartitions(partitions: readonly number[]): Promise<number> {
+    return this.moves.gain(partitions);
+  }
+
+  /** Cluster: stop serving partitions; resolves once their tokens are gone (partition-moves.ts). */
+  losePartitions(partitions: readonly number[]): Promise<void> {
+    return this.moves.lose(partitions);
+  }
+
+  /** Batch writes refused by fencing (another instance took a partition over). */
+  get fencedWrites(): number {
+    return this.moves.fencedWrites;
+  }
+
+  private servesToken(t: SchedToken): boolean {
+    return this.moves.serves(t);
+  }
+
   /** Refresh one token first in line, through the limiter; resolves after its batch commits. */
   requestRefresh(tokenId: number): Promise<TokenResult> {
     if (!this.book.has(tokenId)) throw new Error(`token ${tokenId} is not scheduled (inactive or unknown)`);
@@ -638,6 +729,7 @@ export class TokenRefreshScheduler {
         effectiveRequestsPerMinute: this.o.limiter.effectiveMaxRequests,
         maxBatchSize: this.batcher.size,
         capacityPerSecond: this.capacityPerSecond(),
+        lastReplanMs: this.lastReplanMs,
       },
       circuit: { state: bs.state, retryAt: bs.retryAt() },
       databaseDownSince: this.gate.downSince,

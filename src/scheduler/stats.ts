@@ -9,6 +9,8 @@ import type { RefreshPolicy } from '../core/policy.js';
 import type { TierDef, TierName } from '../core/types.js';
 import { effectiveTier } from '../core/tiers.js';
 import { staleness } from '../core/planner.js';
+import { strided } from '../core/stride.js';
+import { ByteIdMap } from '../core/id-map.js';
 import { DEFAULT_PRIOR_SIGMA, VolatilityEstimator } from '../core/volatility.js';
 import type { SchedToken } from './token-state.js';
 import type { BatchOutcome } from './batch-processor.js';
@@ -40,6 +42,10 @@ export class MinuteCounter {
 
 const SAMPLE_LIMIT = 20_000;
 
+const TIER_CODES: readonly TierName[] = ['CRITICAL', 'HIGH', 'MEDIUM', 'LOW', 'MINIMAL', 'INACTIVE'];
+const tierCode = (name: TierName): number => TIER_CODES.indexOf(name) + 1;
+const tierName = (code: number): TierName | undefined => (code > 0 ? TIER_CODES[code - 1] : undefined);
+
 type Base = Pick<
   SchedulerStatus,
   'running' | 'paused' | 'policy' | 'startedAt' | 'now' | 'tokens' | 'plan' | 'circuit' | 'databaseDownSince'
@@ -54,7 +60,8 @@ export class SchedulerStats {
     TierName,
     { tokens: number; refreshes: MinuteCounter; intervalSum: number; n: number }
   >();
-  private tierOf = new Map<number, TierName>();
+  /** Each tracked token's tier, as 1 + its index in TIER_CODES. */
+  private readonly tierOf = new ByteIdMap();
   private stalenessEstimate: number | null = null;
   private lastBatchAt: number | null = null;
   private lastError: { message: string; at: number } | null = null;
@@ -88,17 +95,17 @@ export class SchedulerStats {
    */
   track(t: SchedToken): void {
     const name = effectiveTier(t, this.tiers).name;
-    const prev = this.tierOf.get(t.id);
+    const prev = tierName(this.tierOf.get(t.id));
     if (prev === name) return;
     if (prev !== undefined) this.perTier.get(prev)!.tokens--;
-    this.tierOf.set(t.id, name);
+    this.tierOf.set(t.id, tierCode(name));
     const v = this.perTier.get(name);
     if (v) v.tokens++;
   }
 
   /** A token left the schedule. */
   untrack(id: number): void {
-    const prev = this.tierOf.get(id);
+    const prev = tierName(this.tierOf.get(id));
     if (prev === undefined) return;
     this.tierOf.delete(id);
     const v = this.perTier.get(prev);
@@ -111,7 +118,7 @@ export class SchedulerStats {
     this.tierOf.clear();
     for (const t of tokens) {
       const name = effectiveTier(t, this.tiers).name;
-      this.tierOf.set(t.id, name);
+      this.tierOf.set(t.id, tierCode(name));
       const v = this.perTier.get(name);
       if (v) v.tokens++;
     }
@@ -120,23 +127,21 @@ export class SchedulerStats {
   /** At re-plan: mean planned interval per tier and the weighted staleness the plan predicts. */
   updatePlan(
     tokens: Iterable<SchedToken>,
+    count: number,
     policy: RefreshPolicy,
     now: number,
     deviation: number,
     weightOf: (t: SchedToken) => number,
   ): void {
-    const all = [...tokens];
-    const step = Math.max(1, Math.ceil(all.length / SAMPLE_LIMIT));
     for (const v of this.perTier.values()) {
       v.intervalSum = 0;
       v.n = 0;
     }
     let wSum = 0;
     let wStale = 0;
-    for (let i = 0; i < all.length; i += step) {
-      const t = all[i];
+    for (const t of strided(tokens, count, SAMPLE_LIMIT)) {
       const T = policy.intervalSeconds(t, now);
-      const v = this.perTier.get(this.tierOf.get(t.id) ?? effectiveTier(t, this.tiers).name);
+      const v = this.perTier.get(tierName(this.tierOf.get(t.id)) ?? effectiveTier(t, this.tiers).name);
       if (v) {
         v.intervalSum += T;
         v.n++;
@@ -157,7 +162,7 @@ export class SchedulerStats {
     this.lastBatchAt = now;
     for (const t of batch) {
       if (outcome.perToken.get(t.id)?.status !== 'updated') continue;
-      const name = this.tierOf.get(t.id) ?? effectiveTier(t, this.tiers).name;
+      const name = tierName(this.tierOf.get(t.id)) ?? effectiveTier(t, this.tiers).name;
       this.perTier.get(name)?.refreshes.add(1, now);
     }
   }

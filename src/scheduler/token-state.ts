@@ -5,9 +5,13 @@
 import type { PolicyToken } from '../core/policy.js';
 import type { ScheduleState, TokenWithState } from '../core/types.js';
 
+/**
+ * What the scheduler keeps per token, for every token it schedules (a million on one instance):
+ * only fields the plan, the queue and a batch read. Display fields (symbol, name, metadata) stay
+ * in the database; at a million tokens each string field kept here was ~30 MB.
+ */
 export interface SchedToken extends PolicyToken {
   address: string;
-  symbol: string | null;
   price: number | null;
   lastRefreshSuccess: number | null;
   schedule: ScheduleState;
@@ -17,7 +21,6 @@ export function toSchedToken(row: TokenWithState): SchedToken {
   return {
     id: row.id,
     address: row.address,
-    symbol: row.symbol,
     rank: row.rank,
     volume_24h: row.volume_24h,
     in_contest: row.in_contest,
@@ -41,7 +44,6 @@ export function toSchedToken(row: TokenWithState): SchedToken {
 
 /** Copy the importance-relevant fields of an edited row onto the in-memory token. */
 export function applyRowEdits(t: SchedToken, row: TokenWithState): void {
-  t.symbol = row.symbol;
   t.rank = row.rank;
   t.volume_24h = row.volume_24h;
   t.in_contest = row.in_contest;

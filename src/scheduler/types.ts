@@ -131,6 +131,8 @@ export interface SchedulerStatus {
     effectiveRequestsPerMinute: number;
     maxBatchSize: number;
     capacityPerSecond: number;
+    /** Wall milliseconds the last re-plan took (policy plan and plan statistics); null before one. */
+    lastReplanMs: number | null;
   };
   rates: {
     requestsLastMinute: number;

@@ -6,7 +6,9 @@
  * trip and one implicit transaction, with arrays + unnest. The origin issued one statement per
  * token inside a transaction; bench/db.ts measures both in the same run.
  */
+import { FencedWriteError } from '../cluster/fencing.js';
 import type {
+  BatchFence,
   PriceChange,
   RefreshBatchWrite,
   RefreshBatchWriteResult,
@@ -47,6 +49,23 @@ import {
   validateTier,
   validateTokenRows,
 } from './validate.js';
+
+/** $18..$20 of WRITE_BATCH: the fence, or a no-op fence (no partitions) without a cluster. */
+function fenceParams(fence: BatchFence | undefined): unknown[] {
+  if (!fence) return [null, [], []];
+  const epochOf = new Map<number, number>();
+  for (const l of fence.leases) {
+    if (!Number.isInteger(l.partition) || l.partition < 0 || l.partition >= PARTITION_COUNT) {
+      throw new StoreInputError('fence', `fence partitions must be integers 0..${PARTITION_COUNT - 1}`);
+    }
+    if (!Number.isSafeInteger(l.epoch)) {
+      throw new StoreInputError('fence', `fence epochs must be integers (got ${l.epoch})`);
+    }
+    if (!epochOf.has(l.partition)) epochOf.set(l.partition, l.epoch);
+  }
+  const parts = [...epochOf.keys()];
+  return [fence.instanceId, parts, parts.map((p) => String(epochOf.get(p)))];
+}
 
 export interface BaseStoreOptions {
   /** Clock for non-hot-path timestamps (schema_migrations.applied_at). */
@@ -128,6 +147,28 @@ export class BaseStore implements Store {
         err instanceof StoreInputError || err instanceof StoreClosedError
           ? err
           : new StoreError(op, err, attempts, transient),
+      { delaysMs: this.opts.retryDelaysMs, shouldStop: () => this.closed },
+    );
+  }
+
+  /**
+   * run() for the batch write: a write refused by fencing (FENCE_SQLSTATE, see sql.ts) becomes a
+   * FencedWriteError naming the partitions; it is not transient, so it is never retried.
+   */
+  private runFenced<T>(fence: BatchFence | undefined, fn: () => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new StoreClosedError('writeRefreshResults'));
+    return withRetry(
+      fn,
+      (err, attempts, transient) => {
+        if (fence && errorCode(err) === SQL.FENCE_SQLSTATE) {
+          const listed = /fenced: ([0-9,]+)/.exec(err instanceof Error ? err.message : '');
+          const parts = listed ? listed[1]!.split(',').map(Number) : fence.leases.map((l) => l.partition);
+          return new FencedWriteError(fence.instanceId, parts);
+        }
+        return err instanceof StoreInputError || err instanceof StoreClosedError
+          ? err
+          : new StoreError('writeRefreshResults', err, attempts, transient);
+      },
       { delaysMs: this.opts.retryDelaysMs, shouldStop: () => this.closed },
     );
   }
@@ -249,12 +290,13 @@ export class BaseStore implements Store {
       missIds.map((id) => missReason.get(id)),
       missIds.map((id) => deact.has(id)),
       this.historyMinChange,
+      ...fenceParams(batch.fence),
     ];
     if (ok.length === 0 && schedules.length === 0 && missIds.length === 0) return { changed: [], written: 0 };
     // One statement = one implicit transaction and one round trip, whatever the batch size.
     // A deactivation sets change_seq, so it runs under the change feed's writer lock
     // (change-feed.ts); the common batch, without one, stays one statement and takes no lock.
-    const res = await this.run('writeRefreshResults', () =>
+    const res = await this.runFenced(batch.fence, () =>
       deact.size === 0
         ? this.exec.query(SQL.WRITE_BATCH, params, 'trs_write_batch')
         : this.exec.transaction(async (q) => {

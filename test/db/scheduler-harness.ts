@@ -16,6 +16,7 @@ import type { Store, TokenInput } from '../../src/store/types.js';
 import type { SchedulerEvents } from '../../src/scheduler/types.js';
 import type { PgliteStore } from '../../src/store/pglite-store.js';
 import { TokenRefreshScheduler } from '../../src/scheduler/scheduler.js';
+import type { PartitionAuthority } from '../../src/scheduler/partitions.js';
 
 export const T0 = Date.UTC(2026, 0, 1);
 
@@ -143,10 +144,15 @@ export async function makeHarness(opts: {
   maxBatchSize?: number;
   minIntervalSeconds?: number;
   deltaLoadIntervalMs?: number;
+  /** Several instances: the lease authority, and the partitions served from the start. */
+  authority?: PartitionAuthority;
+  partitions?: number[];
+  /** Start time (default T0). */
+  start?: number;
 }): Promise<Harness> {
-  const clock = new ManualClock(T0);
+  const clock = new ManualClock(opts.start ?? T0);
   const store = opts.store ?? (await freshStore());
-  await store.upsertTokens(opts.tokens, clock.now());
+  if (opts.tokens.length > 0) await store.upsertTokens(opts.tokens, clock.now());
   const source = new ScriptedSource();
   source.clock = clock;
   opts.tokens.forEach((t, i) => source.prices.set(t.address, 1 + i));
@@ -173,6 +179,8 @@ export async function makeHarness(opts: {
     minIntervalSeconds: opts.minIntervalSeconds,
     deltaLoadIntervalMs: opts.deltaLoadIntervalMs,
     sourceName: source.name,
+    authority: opts.authority,
+    partitions: opts.partitions,
   });
   await scheduler.initialize();
   return {

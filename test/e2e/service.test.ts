@@ -61,8 +61,11 @@ describe.runIf(hasPg)('token-refresh start (child process) against the simulator
     const file = join(dir, 'tokens.csv');
     await writeFile(file, csv.join('\n') + '\n');
     const imp = await run('node', [CLI, 'tokens', 'import', file], { env: env() });
-    expect(imp.stdout).toMatch(/imported 200 tokens: 200 new/);
+    expect(imp.stdout).toMatch(/imported 200 tokens: 200 new, 0 changed, 0 unchanged/);
     expect(imp.stderr).toMatch(/ignored unknown columns: extra_col/);
+    // The same file again: nothing is rewritten, and the summary says so.
+    const again = await run('node', [CLI, 'tokens', 'import', file], { env: env() });
+    expect(again.stdout).toMatch(/imported 200 tokens: 0 new, 0 changed, 200 unchanged, 0 rank history rows/);
 
     const child = spawn('node', [CLI, 'start'], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';

@@ -230,6 +230,7 @@ export function makeStatus(over: Partial<SchedulerStatus> = {}): SchedulerStatus
       effectiveRequestsPerMinute: 540,
       maxBatchSize: 50,
       capacityPerSecond: 450,
+      lastReplanMs: 12,
     },
     rates: {
       requestsLastMinute: 300,

@@ -10,6 +10,7 @@ import { HistoryBuffer } from '../../src/api/history-buffer.js';
 import { Insight } from '../../src/api/insight.js';
 import type { LiveBudget, LiveToken, TokenScheduleFacts } from '../../src/api/types.js';
 import { sigmaFromDaily } from '../../src/core/volatility.js';
+import { strided } from '../../src/core/stride.js';
 import { ADDRESSES, FakeService, FakeStore, T0, sampleTokens } from './api-helpers.js';
 
 const sample = (t: number) => ({
@@ -52,8 +53,11 @@ class PlanningService extends FakeService {
   tokenSchedule(address: string): TokenScheduleFacts | null {
     return address === ADDRESSES[0] ? this.facts : null;
   }
-  liveTokens(): LiveToken[] {
-    return Array.from({ length: 3000 }, (_, i) => ({
+  /** The largest sample the insight asked for (it must never ask for every token). */
+  askedFor: number[] = [];
+  liveTokens(max: number): { tokens: LiveToken[]; total: number } {
+    this.askedFor.push(max);
+    const all = Array.from({ length: 3000 }, (_, i): LiveToken => ({
       rank: i + 1,
       volume_24h: 1e8 / (i + 1),
       in_contest: false,
@@ -67,6 +71,7 @@ class PlanningService extends FakeService {
       planSigmaDaily: 0.05 + (i % 9) / 8,
       lastPriceChangeAt: T0,
     }));
+    return { tokens: [...strided(all, all.length, max)], total: all.length };
   }
   budget(): LiveBudget {
     return {
@@ -104,6 +109,22 @@ describe('Insight', () => {
     // the history sample carries the latest projection
     insight.sample();
     expect(insight.history.since()[0]!.projected).toEqual(snap.live);
+  });
+
+  it('asks the service for a sample of the tokens, never for every token', () => {
+    const service = new PlanningService(new FakeStore());
+    const insight = new Insight(service, { maxProjectedTokens: 1000 });
+    insight.project();
+    insight.projectNextPlan();
+    expect(service.askedFor).toEqual([1000, 1000]);
+    // 3,000 scheduled, 1,000 projected: the count shown is the whole set.
+    expect(insight.current().tokens).toBe(3000);
+  });
+
+  it('strided() takes every ⌈count/max⌉-th item, in order, and nothing for max < 1', () => {
+    expect([...strided([0, 1, 2, 3, 4, 5, 6, 7, 8, 9], 10, 3)]).toEqual([0, 4, 8]);
+    expect([...strided([0, 1, 2], 3, 10)]).toEqual([0, 1, 2]);
+    expect([...strided([0, 1, 2], 3, 0)]).toEqual([]);
   });
 
   it('a failing projection is reported and never escapes its timer', async () => {

@@ -93,6 +93,7 @@ describe('metrics', () => {
     expect(sample(text, 'token_refresh_due_backlog')).toBe(2);
     expect(sample(text, 'token_refresh_circuit_state')).toBe(2);
     expect(sample(text, 'token_refresh_estimated_staleness')).toBe(0.25);
+    expect(sample(text, 'token_refresh_replan_seconds')).toBe(0.012);
     expect(sample(text, 'token_refresh_limiter_wait_seconds_total')).toBe(12.5);
     expect(sample(text, 'token_refresh_refresh_rate_per_tier{tier="CRITICAL"}')).toBeCloseTo(8 / 60, 9);
     expect(sample(text, 'token_refresh_refresh_rate_per_tier{tier="HIGH"}')).toBeCloseTo(2 / 60, 9);

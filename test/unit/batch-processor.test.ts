@@ -28,7 +28,6 @@ function token(over: Partial<SchedToken> = {}): SchedToken {
   return {
     id: 1,
     address: MINT,
-    symbol: 'SOL',
     rank: 1500,
     volume_24h: 50_000,
     in_contest: false,

@@ -1,0 +1,153 @@
+/**
+ * Splitting one request budget between instances where it buys the most.
+ *
+ * Each instance plans its own tokens with the KKT planner: at the optimum every token sits where
+ * its marginal value wᵢ·U(Tᵢ) equals one multiplier μ, and Σ 1/Tᵢ(μ) = C. With several
+ * instances on one budget the global optimum is the same condition over all tokens, so the
+ * split is right exactly when every instance plans with the same μ. Splitting by partition
+ * count instead gives an instance holding the important tokens the same share as one holding the
+ * long tail: its μ is higher (its refreshes are worth more) and the plan loses J.
+ *
+ * Protocol: each instance publishes its demand curve, the refresh rate R(μ) = Σ 1/Tᵢ(μ) its
+ * tokens would ask for at DEMAND_POINTS log-spaced μ (a few hundred bytes, with the heartbeat);
+ * every instance solves Σⱼ Rⱼ(μ*) = C from all the curves and plans with capacity Rⱼ(μ*). Every
+ * instance reads the same curves, so they agree on the split without a coordinator. A curve is
+ * interpolated linearly in (ln μ, ln R) between its points; the error only moves shares a little
+ * (each instance then solves its own plan exactly for its share), and J is flat near the optimum.
+ */
+import { plannedInterval, type PlanColumns } from '../core/planner.js';
+
+/** Points per published curve. */
+export const DEMAND_POINTS = 32;
+
+export interface DemandCurve {
+  /** Ascending multipliers. */
+  mu: number[];
+  /** Refreshes per second asked for at each μ (non-increasing). */
+  rate: number[];
+}
+
+export interface CurveOptions {
+  deviation: number;
+  minIntervalSeconds: number;
+  /** Ceiling on any interval (the heartbeat, or Infinity without one). */
+  maxIntervalSeconds: number;
+  /** Where to centre the search for the curve's range (an instance's current μ); default 1. */
+  muHint?: number;
+}
+
+/** Σ 1/Tᵢ(μ) over the tokens (tokens without weight or volatility ask for the ceiling). */
+export function rateAt(cols: PlanColumns, mu: number, o: CurveOptions): number {
+  let sum = 0;
+  const n = cols.weights.length;
+  for (let i = 0; i < n; i++) {
+    const w = cols.weights[i]!;
+    const s = cols.sigmas[i]!;
+    const k = cols.jumpRates ? cols.jumpRates[i]! : 0;
+    if (!(w > 0) || (!(s > 0) && !(k > 0))) {
+      sum += Number.isFinite(o.maxIntervalSeconds) ? 1 / o.maxIntervalSeconds : 0;
+      continue;
+    }
+    sum += 1 / plannedInterval(mu, w, s, k, o.deviation, o.minIntervalSeconds, o.maxIntervalSeconds);
+  }
+  return sum;
+}
+
+/**
+ * The demand curve of a token set: the μ range is widened by decades from `muHint` until the
+ * rate moves by less than 0.1 % per decade at both ends, then sampled at DEMAND_POINTS
+ * log-spaced points.
+ */
+export function demandCurve(cols: PlanColumns, o: CurveOptions): DemandCurve {
+  const n = cols.weights.length;
+  if (n === 0) return { mu: [1], rate: [0] };
+  const hint = o.muHint !== undefined && o.muHint > 0 && Number.isFinite(o.muHint) ? o.muHint : 1;
+  // Widen by decades while the rate still moves by more than 0.1 % (a few tokens may never reach
+  // the floor or the ceiling; chasing them would spread the 32 points over 40 decades).
+  const widen = (from: number, factor: number): number => {
+    let at = from;
+    let r = rateAt(cols, at, o);
+    for (let i = 0; i < 40; i++) {
+      const next = rateAt(cols, at * factor, o);
+      at *= factor;
+      if (Math.abs(next - r) <= Math.max(r, next) * 0.001) break;
+      r = next;
+    }
+    return at;
+  };
+  const lo = widen(hint, 0.1);
+  const hi = widen(hint, 10);
+  const mu: number[] = [];
+  const rate: number[] = [];
+  const step = Math.log(hi / lo) / (DEMAND_POINTS - 1);
+  for (let k = 0; k < DEMAND_POINTS; k++) {
+    const m = lo * Math.exp(k * step);
+    mu.push(m);
+    rate.push(rateAt(cols, m, o));
+  }
+  return { mu, rate };
+}
+
+/** R(μ) from a published curve: log-log interpolation, flat beyond its ends. */
+export function curveRate(c: DemandCurve, mu: number): number {
+  const m = c.mu;
+  if (m.length === 0) return 0;
+  if (mu <= m[0]!) return c.rate[0]!;
+  if (mu >= m[m.length - 1]!) return c.rate[m.length - 1]!;
+  let a = 0;
+  let b = m.length - 1;
+  while (b - a > 1) {
+    const mid = (a + b) >> 1;
+    if (m[mid]! <= mu) a = mid;
+    else b = mid;
+  }
+  const ra = c.rate[a]!;
+  const rb = c.rate[b]!;
+  const t = Math.log(mu / m[a]!) / Math.log(m[b]! / m[a]!);
+  if (ra > 0 && rb > 0) return Math.exp(Math.log(ra) + t * Math.log(rb / ra));
+  return ra + t * (rb - ra);
+}
+
+export interface BudgetSplit {
+  /** The common multiplier (NaN when the budget covers every curve's ceiling or is below every floor). */
+  mu: number;
+  /** Capacity per instance, in the order of the curves; sums to the capacity. */
+  shares: number[];
+}
+
+/**
+ * Solve Σⱼ Rⱼ(μ) = capacity by bisection on ln μ and give each instance Rⱼ(μ). Beyond the curves'
+ * range (a budget above every ceiling, or below every floor) the budget is split in proportion to
+ * the ceilings or floors, so it is always spent whole.
+ */
+export function splitBudget(curves: readonly DemandCurve[], capacity: number): BudgetSplit {
+  if (!(capacity >= 0) || !Number.isFinite(capacity)) {
+    throw new RangeError(`splitBudget: capacity must be a finite number >= 0, got ${capacity}`);
+  }
+  const live = curves.filter((c) => c.mu.length > 0);
+  if (live.length === 0) return { mu: Number.NaN, shares: curves.map(() => 0) };
+  const total = (mu: number): number => curves.reduce((s, c) => s + curveRate(c, mu), 0);
+  const lo0 = Math.min(...live.map((c) => c.mu[0]!));
+  const hi0 = Math.max(...live.map((c) => c.mu[c.mu.length - 1]!));
+  const proportional = (rates: number[]): BudgetSplit => {
+    const sum = rates.reduce((a, b) => a + b, 0);
+    return {
+      mu: Number.NaN,
+      shares: rates.map((r) => (sum > 0 ? (capacity * r) / sum : capacity / curves.length)),
+    };
+  };
+  if (total(lo0) <= capacity) return proportional(curves.map((c) => curveRate(c, lo0)));
+  if (total(hi0) >= capacity) return proportional(curves.map((c) => curveRate(c, hi0)));
+  let a = Math.log(lo0);
+  let b = Math.log(hi0);
+  for (let i = 0; i < 100 && b - a > 1e-12; i++) {
+    const mid = (a + b) / 2;
+    if (total(Math.exp(mid)) > capacity) a = mid;
+    else b = mid;
+  }
+  const mu = Math.exp((a + b) / 2);
+  const rates = curves.map((c) => curveRate(c, mu));
+  // Scale away the bisection's last rounding so the shares spend the budget exactly.
+  const sum = rates.reduce((x, y) => x + y, 0);
+  return { mu, shares: rates.map((r) => (sum > 0 ? (r * capacity) / sum : 0)) };
+}

@@ -1,0 +1,92 @@
+/**
+ * ClusterLimiter: requests start on the shared budget's slots; the scheduler plans with this
+ * instance's share of the plan; and a batch whose partition stopped being provable while it
+ * waited for its slot is not sent (self-fencing at the send).
+ */
+import { describe, expect, it } from 'vitest';
+import { budgetKey, MemoryBudgetStore } from '../../src/cluster/budget-store.js';
+import { ClusterLimiter } from '../../src/cluster/cluster-limiter.js';
+import { SharedBudget } from '../../src/cluster/shared-budget.js';
+import { CircuitBreaker } from '../../src/core/circuit-breaker.js';
+import { ManualClock } from '../../src/core/clock.js';
+import { PartitionNotHeldError, registerSendCheck } from '../../src/scheduler/partitions.js';
+import { PriceClient } from '../../src/sources/price-client.js';
+import type { FetchPricesResult, PriceSource } from '../../src/sources/types.js';
+import { testMint } from '../fixtures/mints.js';
+
+function setup(share: () => number) {
+  const clock = new ManualClock(1_800_000_000_000);
+  const budget = new SharedBudget({
+    store: new MemoryBudgetStore(clock),
+    clock,
+    key: budgetKey(null),
+    requestsPerMinute: 600,
+  });
+  const limiter = new ClusterLimiter(budget, clock, 600, share);
+  const calls: number[] = [];
+  const source: PriceSource = {
+    name: 'fake',
+    maxIdsPerRequest: 50,
+    async fetchPrices(): Promise<FetchPricesResult> {
+      calls.push(clock.now());
+      return { quotes: new Map(), missing: [], invalid: [], rateLimit: null };
+    },
+  };
+  const breaker = new CircuitBreaker({ clock, failureThreshold: 100, cooldownMs: 30_000 });
+  const client = new PriceClient({ source, clock, limiter, breaker, maxConcurrent: 2 });
+  return { clock, limiter, client, calls };
+}
+
+describe('ClusterLimiter', () => {
+  it('plans with the share of the plan and paces on the shared slots', async () => {
+    let share = 22 / 64;
+    const { clock, limiter, client, calls } = setup(() => share);
+    expect(limiter.effectiveMaxRequests).toBeCloseTo(600 * (22 / 64), 9);
+    share = 1;
+    expect(limiter.effectiveMaxRequests).toBe(600);
+    expect(limiter.spacingMs).toBeCloseTo(60_000 / (0.96 * 600), 9);
+    const three = Promise.all([1, 2, 3].map(() => client.fetchPrices([testMint(1)])));
+    await clock.advanceAsync(1_000);
+    await three;
+    expect(calls.map((t) => Math.round(t - calls[0]!))).toEqual([0, 104, 208]);
+    expect(limiter.usedLastMinute()).toBe(3);
+    await clock.advanceAsync(60_000);
+    expect(limiter.usedLastMinute()).toBe(0);
+  });
+
+  it('does not send a batch whose partition is no longer provable when its slot comes up', async () => {
+    const { clock, client, calls } = setup(() => 1);
+    const usable = new Set([5]);
+    const signal = AbortSignal.any([new AbortController().signal]);
+    registerSendCheck(signal, () => [5].filter((p) => !usable.has(p)));
+    const ok = client.fetchPrices([testMint(1)], { signal });
+    await clock.advanceAsync(200);
+    await ok;
+    expect(calls).toHaveLength(1);
+    usable.delete(5);
+    const refused = client.fetchPrices([testMint(2)], { signal }).catch((e: unknown) => e);
+    await clock.advanceAsync(200);
+    const err = await refused;
+    expect(err).toBeInstanceOf(PartitionNotHeldError);
+    expect((err as PartitionNotHeldError).partitions).toEqual([5]);
+    expect(calls).toHaveLength(1); // nothing went out
+  });
+});
+
+describe('ClusterLimiter.close', () => {
+  it('makes a request waiting for its slot give up at once, unsent', async () => {
+    const { clock, limiter, client, calls } = setup(() => 1);
+    const first = client.fetchPrices([testMint(1)]);
+    await clock.advanceAsync(0);
+    await first;
+    // The next slot is ~104 ms ahead: the second request waits for it.
+    const waiting = client.fetchPrices([testMint(2)]).catch((e: unknown) => e);
+    await clock.advanceAsync(10);
+    limiter.close();
+    const err = await waiting;
+    expect(err).toBeInstanceOf(PartitionNotHeldError);
+    expect((err as Error).message).toMatch(/stopping/);
+    expect(calls).toHaveLength(1);
+    await expect(limiter.acquire()).rejects.toBeInstanceOf(PartitionNotHeldError);
+  });
+});

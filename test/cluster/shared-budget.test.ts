@@ -1,0 +1,135 @@
+import { describe, expect, it } from 'vitest';
+import { ManualClock } from '../../src/core/clock.js';
+import { budgetKey, MemoryBudgetStore } from '../../src/cluster/budget-store.js';
+import { chunkFor, SharedBudget } from '../../src/cluster/shared-budget.js';
+import { CountingBudgetStore, drive, maxInAnyWindow } from './budget-drive.js';
+
+const T0 = 1_800_000_000_000;
+const KEY = budgetKey('test-key');
+
+function cluster(n: number, rpm: number) {
+  const clock = new ManualClock(T0);
+  const mem = new MemoryBudgetStore(clock);
+  const stores = Array.from({ length: n }, () => new CountingBudgetStore(mem));
+  const clients = stores.map((store) => new SharedBudget({ store, clock, key: KEY, requestsPerMinute: rpm }));
+  return { clock, mem, stores, clients };
+}
+
+/** Starts in [from, to). */
+const between = (starts: number[], from: number, to: number) =>
+  starts.filter((t) => t >= from && t < to).length;
+
+describe('SharedBudget on a fake clock (in-memory GCRA)', () => {
+  it('budget keys are a sha256 prefix, never the key; chunks are 1 s of the plan, 1..50', () => {
+    expect(budgetKey('test-key')).toMatch(/^[0-9a-f]{16}$/);
+    expect(budgetKey('test-key')).not.toContain('test');
+    expect(budgetKey(undefined)).toBe('keyless');
+    expect([30, 60, 600, 3000, 9000].map((r) => chunkFor(r))).toEqual([1, 1, 10, 48, 50]);
+    expect(
+      () =>
+        new SharedBudget({
+          store: new MemoryBudgetStore(new ManualClock()),
+          clock: new ManualClock(),
+          key: 'raw-api-key',
+          requestsPerMinute: 60,
+        }),
+    ).toThrow(/budgetKey/);
+  });
+
+  it('3 clients, 10,000 starts with random delays: never more than the plan in any 60 s window, most of it used', async () => {
+    const { clock, stores, clients } = cluster(3, 600);
+    // Mostly busy, sometimes idle for up to 5 s (slots go unused and are dropped).
+    const res = await drive(clock, clients, stores, 10_000, (rng) =>
+      rng.next() < 0.01 ? rng.next() * 3000 : rng.next() * 150,
+    );
+    expect(res.starts).toHaveLength(10_000);
+    expect(maxInAnyWindow(res.starts, 60_000)).toBeLessThanOrEqual(600);
+    // Minutes are close to 0.96 x 600 = 576: the slots the idle spells dropped are the gap.
+    const minutes = (res.starts.at(-1)! - res.starts[0]!) / 60_000;
+    expect(10_000 / minutes).toBeGreaterThan(0.9 * 600);
+    expect(Math.min(...res.perClient)).toBeGreaterThan(2_500);
+    // A few round trips per second at most: chunks of 10 at 600 rpm.
+    const trips = stores.reduce((s, x) => s + x.calls, 0);
+    expect(trips / (minutes * 60)).toBeLessThan(3);
+    // Busiest minute: the slots (0.96 x 600 = 576) plus the few a late start shifted into it.
+    expect(maxInAnyWindow(res.starts, 60_000)).toBeGreaterThanOrEqual(570);
+  });
+
+  it('a slot more than 0.8 s late is dropped, not used: a late start cannot bunch with on-time ones', async () => {
+    const { clock, clients } = cluster(1, 600);
+    const b = clients[0]!;
+    await b.acquire(); // reserves a chunk of 10 slots 104 ms apart from now, uses the first
+    expect(b.snapshot()).toMatchObject({ reserved: 10, used: 1, queuedSlots: 9, wasted: 0 });
+    await clock.advanceAsync(1_500); // slots 2..9 (at 104..937 ms) are now 0.56..1.4 s old
+    expect(b.snapshot().maxLatenessMs).toBeCloseTo(800, 6);
+    await b.acquire();
+    // The 6 slots older than 0.8 s were dropped; the next (0.73 s late) is used.
+    expect(b.snapshot()).toMatchObject({ used: 2, wasted: 6, queuedSlots: 2 });
+  });
+
+  it('a 429 seen by one client slows all: nothing new is reserved during the backoff, then the pace drops to 0.8', async () => {
+    const { clock, mem, stores, clients } = cluster(3, 600);
+    await drive(clock, clients, stores, 1_000, () => 0);
+    const t = clock.now();
+    clients[0]!.recordFailure('rate-limited');
+    await clients[0]!.flush();
+    const takenAt429 = mem.slotsTaken;
+    const after = await drive(clock, clients, stores, 1_000, () => 0, 2);
+    // Only slots reserved before the 429 were spent in the 2 s backoff: at most the look-ahead.
+    const inBackoff = after.starts.filter((s) => s < t + 2000).length;
+    expect(inBackoff).toBeLessThanOrEqual(3 * chunkFor(600));
+    expect(mem.slotsTaken - takenAt429).toBeGreaterThanOrEqual(after.starts.length - inBackoff);
+    // After the backoff, slots are period / factor apart, the factor 0.8 recovering 0.1 a minute
+    // (<= 0.82 over the next 10 s): 72-79 starts in those 10 s instead of 96.
+    const next10 = between(after.starts, t + 2000, t + 12_000);
+    expect(next10).toBeLessThanOrEqual(Math.floor(10 * 9.6 * 0.82) + 1);
+    expect(next10).toBeGreaterThanOrEqual(72);
+  });
+
+  it('a Retry-After seen by one client holds every client once what they had reserved is spent', async () => {
+    const { clock, stores, clients } = cluster(3, 600);
+    await drive(clock, clients, stores, 500, () => 0);
+    const t = clock.now();
+    expect(
+      clients[1]!.applyHint({ remaining: null, limit: null, resetAtMs: null, retryAfterMs: 10_000 }),
+    ).toBeNull();
+    await clients[1]!.flush();
+    const after = await drive(clock, clients, stores, 300, () => 0, 3);
+    // Look-ahead: at most 3 chunks (30 slots, 3.2 s) were reserved before the hint.
+    expect(between(after.starts, t, t + 10_000)).toBeLessThanOrEqual(30);
+    expect(between(after.starts, t + 3_500, t + 10_000)).toBe(0);
+    expect(after.starts.at(-1)!).toBeGreaterThan(t + 10_000);
+  });
+
+  it('database unreachable: no slots, so no request at all; requests resume when it answers again', async () => {
+    const { clock, stores, clients } = cluster(3, 600);
+    await drive(clock, clients, stores, 200, () => 0);
+    for (const s of stores) s.down = true;
+    const t = clock.now();
+    const stop = new AbortController();
+    const starts: number[] = [];
+    const loops = clients.map(async (c) => {
+      try {
+        for (;;) {
+          await c.acquire(stop.signal);
+          starts.push(clock.now());
+        }
+      } catch {
+        /* aborted */
+      }
+    });
+    await clock.advanceAsync(60_000);
+    // What was already reserved (<= 3 chunks ahead) may go; nothing after that.
+    expect(starts.filter((s) => s > t + 3_500)).toEqual([]);
+    expect(clients.every((c) => c.snapshot().storeErrors > 3 && c.snapshot().lastError !== null)).toBe(true);
+    // Retries back off to one every 5 s: ~12 a minute per client, not thousands.
+    expect(stores.reduce((s, x) => s + x.calls, 0)).toBeLessThan(3 * 30);
+    for (const s of stores) s.down = false;
+    const before = starts.length;
+    await clock.advanceAsync(10_000);
+    expect(starts.length - before).toBeGreaterThan(50);
+    stop.abort();
+    await clock.advanceAsync(1);
+    await Promise.all(loops);
+  });
+});
