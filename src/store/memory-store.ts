@@ -242,6 +242,12 @@ export class MemoryStore implements Store {
 
   async writeRefreshResults(batch: RefreshBatchWrite): Promise<RefreshBatchWriteResult> {
     validateBatch(batch);
+    if (batch.fence) {
+      throw new StoreInputError(
+        'fence',
+        'writeRefreshResults: fenced writes need the cluster lease tables of a SQL store; MemoryStore serves one instance',
+      );
+    }
     return applyBatch(this.open('writeRefreshResults'), batch, this.historyMinChange);
   }
 
@@ -295,6 +301,7 @@ export class MemoryStore implements Store {
         staged.map((s) => s.doc),
         now,
         RANK,
+        true,
       ),
       rows: staged.length,
     };

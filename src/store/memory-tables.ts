@@ -229,6 +229,12 @@ export function applyUpsert(
   docs: readonly TokenDoc[],
   now: number,
   rank: { timeframe: string; source: string },
+  /**
+   * The streaming import's rule (sql.ts UPDATE_STAGED_TOKENS): an existing row is rewritten only
+   * when a provided column differs, so re-importing a file changes nothing. upsertTokens rewrites
+   * every matched row (UPSERT_TOKENS).
+   */
+  onlyChanged = false,
 ): { inserted: number; updated: number; rankHistoryRows: number } {
   const t = ms(now);
   const sum = { inserted: 0, updated: 0, rankHistoryRows: 0 };
@@ -243,6 +249,7 @@ export function applyUpsert(
       const row = db.tokens.get(id)!;
       const oldRank = row.rank;
       const rec = row as unknown as Record<string, unknown>;
+      if (onlyChanged && !DOC_FIELDS.some((f) => f in doc && rec[f] !== doc[f])) continue;
       for (const f of DOC_FIELDS) if (f in doc) rec[f] = doc[f];
       row.updated_at = t;
       row.change_seq = ++db.changeSeq;

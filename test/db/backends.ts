@@ -154,6 +154,43 @@ export async function tokenCount(store: Store, opts: { active?: boolean } = {}):
   return count(store, `SELECT count(*) AS n FROM tokens${opts.active ? ' WHERE is_active' : ''}`);
 }
 
+/** id, change_seq and updated_at (ms) of the tokens whose address starts with `prefix`, by id. */
+export async function tokenRows(
+  store: Store,
+  prefix: string,
+): Promise<{ id: number; address: string; change_seq: number; updated_at: number }[]> {
+  if (store instanceof MemoryStore) {
+    return [...store.db.tokens.values()]
+      .filter((t) => t.address.startsWith(prefix))
+      .map((t) => ({ id: t.id, address: t.address, change_seq: t.change_seq, updated_at: t.updated_at }));
+  }
+  const res = await sql<{ id: unknown; address: string; change_seq: unknown; updated_at: unknown }>(
+    store,
+    `SELECT id, address, change_seq, round(date_part('epoch', updated_at) * 1000) AS updated_at
+     FROM tokens WHERE address LIKE $1 ORDER BY id`,
+    [`${prefix}%`],
+  );
+  return res.rows.map((r) => ({
+    id: Number(r.id),
+    address: r.address,
+    change_seq: Number(r.change_seq),
+    updated_at: Number(r.updated_at),
+  }));
+}
+
+/** Rank history rows of the tokens whose address starts with `prefix`. */
+export async function rankHistoryCountLike(store: Store, prefix: string): Promise<number> {
+  if (store instanceof MemoryStore) {
+    const ids = new Set((await tokenRows(store, prefix)).map((t) => t.id));
+    return store.db.rankHistory.filter((r) => ids.has(r.tokenId)).length;
+  }
+  return count(
+    store,
+    'SELECT count(*) AS n FROM token_rank_history h JOIN tokens t ON t.id = h.token_id WHERE t.address LIKE $1',
+    [`${prefix}%`],
+  );
+}
+
 /** Rows in token_schedule (of these tokens). */
 export async function scheduleCount(store: Store, tokenIds: readonly number[]): Promise<number> {
   if (store instanceof MemoryStore) return tokenIds.filter((id) => store.db.schedules.has(id)).length;
