@@ -166,7 +166,7 @@ export function registerSimulateCommand(program: Command): void {
     .option('--seed <n>', 'seed of the market (and of the generated universe)', '1')
     .option('--json', 'print one JSON object')
     .option('--trace <file>', 'write t,address for every refresh of the chosen policy')
-    .action((flags: SimulateFlags) => {
+    .action(async (flags: SimulateFlags) => {
       if (!POLICY_NAMES.includes(flags.policy as PolicyName)) {
         throw new UsageError(`--policy: expected one of ${POLICY_NAMES.join(', ')}, got ${flags.policy}`);
       }
@@ -175,7 +175,7 @@ export function registerSimulateCommand(program: Command): void {
       const trace = flags.trace !== undefined ? new TraceWriter(flags.trace) : null;
       let result;
       try {
-        result = simulateAll({
+        result = await simulateAll({
           universe,
           requestsPerMinute: parseNumber(flags.requestsPerMinute, '--requests-per-minute', {
             min: 1,

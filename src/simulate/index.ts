@@ -1,13 +1,14 @@
 /**
- * The virtual-time simulator (`token-refresh simulate`): the real core (policies, planner,
- * volatility learning, queue, rate limiter, batching) against a synthetic market, with J measured
- * against the planner's analytic optimum J*.
+ * The virtual-time simulator (`token-refresh simulate`): the service's own scheduler (policy,
+ * planner, volatility learning, batch pipeline, price client, rate limiter, circuit breaker) on
+ * virtual time against a synthetic market, with J measured against the planner's analytic
+ * optimum J* (virtual-runner.ts).
  */
 import type { PolicyName } from '../core/policy.js';
-import { runSimulation } from './engine.js';
+import { runSimulation } from './virtual-runner.js';
 import type { SimOptions, SimResult } from './options.js';
 
-export { runSimulation } from './engine.js';
+export { runSimulation, SIM_T0 } from './virtual-runner.js';
 export { SimInvariantError, SimOptionsError, type SimOptions, type SimResult } from './options.js';
 export {
   generateUniverse,
@@ -34,13 +35,16 @@ export interface SimulateAllResult {
  * budget. The trace (if any) records the chosen policy's run only. When the chosen policy is
  * itself a baseline its run is reused.
  */
-export function simulateAll(opts: SimOptions): SimulateAllResult {
-  const main = runSimulation(opts);
-  const run = (policy: 'uniform' | 'tiered'): SimResult =>
+export async function simulateAll(opts: SimOptions): Promise<SimulateAllResult> {
+  const main = await runSimulation(opts);
+  const run = (policy: 'uniform' | 'tiered'): Promise<SimResult> =>
     opts.policy === policy
-      ? main
+      ? Promise.resolve(main)
       : runSimulation({ ...opts, policy, trace: undefined, policyFactory: undefined });
-  return { main, baselines: { uniform: run('uniform'), tiered: run('tiered') } };
+  // One after the other: each run owns the event loop while it drives its virtual clock.
+  const uniform = await run('uniform');
+  const tiered = await run('tiered');
+  return { main, baselines: { uniform, tiered } };
 }
 
 /** The JSON summary `token-refresh simulate --json` prints. */
@@ -48,6 +52,7 @@ export function summarize(r: SimulateAllResult): Record<string, unknown> {
   const figures = (x: SimResult) => ({
     J: x.J,
     J_star: x.J_star,
+    J_star_planned: x.J_star_planned,
     J_star_diffusive: x.J_star_diffusive,
     ratio: x.ratio,
     J_stderr: x.J_stderr,

@@ -146,14 +146,18 @@ export class Market {
     for (let i = 0; i < this.n; i++) this.advance(i, t);
   }
 
-  /**
-   * Refresh token i at time t: the stored price becomes the true price. Returns the observed
-   * log-return between the old stored price and the new one.
-   */
-  refresh(i: number, t: number): number {
+  /** The true log-price of token i at time t (what a quote taken then shows). */
+  quote(i: number, t: number): number {
     this.advance(i, t);
-    const r = this.trueLog[i]! - this.storedLog[i]!;
-    this.storedLog[i] = this.trueLog[i]!;
-    return r;
+    return this.trueLog[i]!;
+  }
+
+  /**
+   * The store committed `logPrice` for token i at time t: from t on, staleness is measured
+   * against it (until t, against the price stored before).
+   */
+  store(i: number, t: number, logPrice: number): void {
+    this.advance(i, t);
+    this.storedLog[i] = logPrice;
   }
 }

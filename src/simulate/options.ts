@@ -22,24 +22,17 @@ export interface SimOptions {
   seed: number;
   /** Re-plan cadence, seconds of virtual time (default 60, as the service). */
   replanIntervalSeconds?: number;
-  /** Top batches up with tokens due before the next request slot (default true). */
-  fillBatches?: boolean;
-  /**
-   * How far ahead (seconds) a batch may be topped up: default 5 % of the round-robin period N/C
-   * (at least one request spacing) — 20 s for 10k tokens at 30 rpm × 50.
-   */
-  fillHorizonSeconds?: number;
-  /** On every re-plan, move each queued token's due time to last refresh + new interval. */
-  rescheduleOnReplan?: boolean;
   /**
    * Diagnostic: give the policy the true σ instead of learning it (isolates execution loss from
-   * the cost of learning σ; jump rates are still learned from the refreshes). Default false.
+   * the cost of learning σ; jump rates are still learned from the refreshes). Optimal policy
+   * only. Default false.
    */
   oracleSigma?: boolean;
   /**
    * Diagnostic: with every refresh, also show the learning policy this many independent returns
    * of the token over the same interval, from the same law (default 0). Measures how J/J* falls
-   * as the policy gets more information per refresh: the cost of learning σ, isolated.
+   * as the policy gets more information per refresh: the cost of learning σ, isolated. Optimal
+   * policy only.
    */
   extraReturns?: number;
   /** Return per-token arrays in the result (diagnostics, tests). */
@@ -71,6 +64,12 @@ export interface SimResult {
    * has jumps, the true rate of jumps larger than X.
    */
   J_star: number;
+  /**
+   * J* on the budget the service's scheduler plans with (95 % of it: the rest absorbs retries
+   * and manual refreshes). J / J_star_planned is the policy's own loss; J_star_planned / J_star
+   * what the reserve costs.
+   */
+  J_star_planned: number;
   /** The optimum ignoring jumps (= J_star without jumps): a bar no policy reaches with jumps. */
   J_star_diffusive: number;
   ratio: number;
@@ -91,11 +90,19 @@ export interface SimResult {
   predicted_J: number | null;
   /** Median |σ̂/σ − 1| over tokens with an estimate at the end. */
   sigma_median_rel_error: number | null;
+  /**
+   * Quotes the service's plausibility guard held back (a move far outside the token's learned
+   * σ and jumps), confirmed by the next quote, or dropped: a held jump reaches the store one
+   * re-fetch later, which J counts.
+   */
+  implausible: { held: number; confirmed: number; dropped: number };
   /** Smallest gap between two refreshes of one token (checked >= min interval). */
   min_refresh_gap_seconds: number | null;
   /** Smallest span of rpm+1 consecutive requests (checked >= 60 s). */
   min_window_span_seconds: number | null;
   wallMs: number;
+  /** CPU time of the run (user + system, ms): on a shared machine wall time also counts others. */
+  cpuMs: number;
   /** Per-token arrays (only with `details: true`), in universe order. */
   perToken?: {
     weight: Float64Array;
@@ -153,14 +160,6 @@ export function resolveOptions(o: SimOptions): ResolvedSimOptions {
     policy: o.policy,
     seed: o.seed,
     replanIntervalSeconds: o.replanIntervalSeconds ?? 60,
-    fillBatches: o.fillBatches ?? true,
-    fillHorizonSeconds:
-      o.fillHorizonSeconds ??
-      Math.max(
-        60 / o.requestsPerMinute,
-        (0.05 * o.universe.length) / ((o.requestsPerMinute / 60) * (o.maxBatchSize ?? 50)),
-      ),
-    rescheduleOnReplan: o.rescheduleOnReplan ?? false,
     blocks: o.blocks ?? 10,
     oracleSigma: o.oracleSigma ?? false,
     extraReturns: o.extraReturns ?? 0,

@@ -10,12 +10,13 @@ import { ManualClock, SystemClock } from '../../src/core/clock.js';
 import type { Executor } from '../../src/store/executor.js';
 import type { Store } from '../../src/store/types.js';
 import { CountingBudgetStore, drive, maxInAnyWindow } from '../cluster/budget-drive.js';
-import { backends, count, executorOf, type TestDatabase } from './backends.js';
+import { sqlBackends, count, executorOf, type TestDatabase } from './backends.js';
 
 const T0 = 1_800_000_000_000;
 const delay = (rng: { next(): number }) => (rng.next() < 0.01 ? rng.next() * 3000 : rng.next() * 150);
 
-describe.each(backends)('shared budget on $kind', (backend) => {
+// Leases and fencing live in SQL tables (cluster_leases, cluster_budget): SQL lanes only.
+describe.each(sqlBackends)('shared budget on $kind', (backend) => {
   let db: TestDatabase;
   let store: Store;
   let exec: Executor;

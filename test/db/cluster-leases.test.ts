@@ -14,7 +14,7 @@ import { ManualClock } from '../../src/core/clock.js';
 import type { Executor } from '../../src/store/executor.js';
 import type { Store } from '../../src/store/types.js';
 import { clusterScenario, LeaseSim } from '../cluster/lease-sim.js';
-import { backends, count, executorOf, type TestDatabase } from './backends.js';
+import { sqlBackends, count, executorOf, type TestDatabase } from './backends.js';
 
 const T0 = 1_800_000_000_000;
 
@@ -32,7 +32,8 @@ async function leaseTable(exec: Executor): Promise<LeaseRow[]> {
   }));
 }
 
-describe.each(backends)('cluster leases on $kind', (backend) => {
+// Leases and fencing live in SQL tables (cluster_leases, cluster_budget): SQL lanes only.
+describe.each(sqlBackends)('cluster leases on $kind', (backend) => {
   let db: TestDatabase;
   let store: Store;
   let exec: Executor;

@@ -12,11 +12,12 @@ import type { RefreshBatchWrite } from '../../src/core/types.js';
 import { partitionOf } from '../../src/store/partition.js';
 import type { Executor } from '../../src/store/executor.js';
 import type { Store } from '../../src/store/types.js';
-import { addr, backends, count, executorOf, sql, type TestDatabase } from './backends.js';
+import { addr, sqlBackends, count, executorOf, sql, type TestDatabase } from './backends.js';
 
 const T0 = 1_800_000_000_000;
 
-describe.each(backends)('fenced batch write on $kind', (backend) => {
+// Leases and fencing live in SQL tables (cluster_leases, cluster_budget): SQL lanes only.
+describe.each(sqlBackends)('fenced batch write on $kind', (backend) => {
   let db: TestDatabase;
   let store: Store;
   let exec: Executor;

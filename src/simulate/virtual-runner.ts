@@ -1,0 +1,254 @@
+/**
+ * runSimulation: the service's own scheduler on virtual time against the synthetic market.
+ *
+ * What runs is what `token-refresh start` runs: TokenRefreshScheduler with its BatchProcessor,
+ * the PriceClient (request lock, timeouts), the RateLimiter and the CircuitBreaker, wired as
+ * src/integration.ts wires them, with the policy under test. Only three things are swapped:
+ *  - the clock: a ManualClock that the loop below moves to the next pending timer whenever every
+ *    task is idle, so nothing ever waits on the wall clock (6 h of 10k tokens take seconds);
+ *  - the price source: MarketPriceSource, quotes from the in-process market after a seeded
+ *    latency (market-source.ts);
+ *  - the store: MemoryStore (store/memory-store.ts), held to the same test suite as the SQL
+ *    backends; its committed writes move the market's "stored" price, which is what J measures
+ *    (measure.ts).
+ * Faults are for later wrappers around the source and the store; nothing here has a fault flag.
+ *
+ * Invariants (SimInvariantError): no 60 s window holds more than the plan's requests (checked at
+ * the source); no token's price is written sooner than the minimum interval after its previous
+ * write (t = 0, when every stored price is exact, counts as a write); the scheduler never goes
+ * idle with no timer pending.
+ */
+import { ManualClock } from '../core/clock.js';
+import { CircuitBreaker } from '../core/circuit-breaker.js';
+import { createPolicy, OptimalPolicy } from '../core/policies.js';
+import type { PolicyName, RefreshPolicy } from '../core/policy.js';
+import { RateLimiter, requestConcurrency } from '../core/rate-limiter.js';
+import { DEFAULT_TIERS } from '../core/tiers.js';
+import type { RefreshBatchWrite, RefreshBatchWriteResult, TierDef } from '../core/types.js';
+import { TokenRefreshScheduler } from '../scheduler/scheduler.js';
+import { PriceClient } from '../sources/price-client.js';
+import { MemoryStore } from '../store/memory-store.js';
+import { DiagnosticOptimalPolicy, ORACLE_SAMPLES } from './diagnostic-policy.js';
+import { Market } from './market.js';
+import { MarketPriceSource } from './market-source.js';
+import { Measurement } from './measure.js';
+import {
+  type SimOptions,
+  type SimResult,
+  resolveOptions,
+  SimInvariantError,
+  SimOptionsError,
+} from './options.js';
+
+/** Virtual second 0 (any fixed epoch; the store wants epoch ms). */
+export const SIM_T0 = Date.UTC(2026, 0, 1);
+/** Steps at one virtual instant before the run is declared stuck (a busy loop in the service). */
+const MAX_STEPS_AT_ONE_TIME = 100_000;
+
+/** A MemoryStore that reports each committed batch write (the market's stored prices follow). */
+class CommitObservedStore extends MemoryStore {
+  onCommit: ((batch: RefreshBatchWrite) => void) | null = null;
+
+  override async writeRefreshResults(batch: RefreshBatchWrite): Promise<RefreshBatchWriteResult> {
+    const res = await super.writeRefreshResults(batch);
+    this.onCommit?.(batch);
+    return res;
+  }
+}
+
+/** Every queued continuation has run: the microtask queue drains before a macrotask. */
+const idle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+function buildPolicy(
+  o: ReturnType<typeof resolveOptions>,
+  tiers: readonly TierDef[],
+  market: Market,
+): RefreshPolicy {
+  if (o.oracleSigma || o.extraReturns > 0) {
+    if (o.policy !== 'optimal' || o.policyFactory) {
+      throw new SimOptionsError('oracleSigma', 'and extraReturns diagnose the built-in optimal policy only');
+    }
+    return new DiagnosticOptimalPolicy(
+      { deviation: o.deviation, tiers },
+      o.oracleSigma
+        ? { trueSigma: (id) => market.sigma[id - 1]! }
+        : { extraReturns: { k: o.extraReturns, draw: (id, dt) => market.extraReturn(id - 1, dt) } },
+    );
+  }
+  const policy = o.policyFactory
+    ? o.policyFactory({ deviation: o.deviation, tiers })
+    : createPolicy(o.policy, { deviation: o.deviation, tiers });
+  if (policy.name !== o.policy) {
+    throw new SimOptionsError('policyFactory', `built a ${policy.name} policy, expected ${o.policy}`);
+  }
+  return policy;
+}
+
+export async function runSimulation(options: SimOptions): Promise<SimResult> {
+  const wallStart = performance.now();
+  const cpuStart = process.cpuUsage();
+  const o = resolveOptions(options);
+  const n = o.universe.length;
+  const tiers = o.tiers ?? DEFAULT_TIERS;
+  const market = new Market(o.universe, o.seed, o.deviation);
+  const policy = buildPolicy(o, tiers, market);
+  const measure = new Measurement(o, market, tiers);
+  const clock = new ManualClock(SIM_T0);
+  const seconds = (): number => (clock.now() - SIM_T0) / 1000;
+
+  // The store: the universe, in order (token i has id i + 1), with exact prices at t = 0.
+  const store = new CommitObservedStore();
+  store.db.keepHistory = false; // nothing reads it; see MemoryDatabase.keepHistory
+  store.db.tiers = tiers.map((t) => ({ ...t }));
+  await store.upsertTokens(
+    o.universe.map((r) => ({
+      address: r.address,
+      symbol: r.symbol,
+      rank: r.rank,
+      volume_24h: r.volume_24h,
+      in_contest: r.in_contest,
+    })),
+    SIM_T0,
+  );
+  if (store.db.byAddress.get(o.universe[n - 1]!.address) !== n) {
+    throw new SimOptionsError('universe', 'must list each address once');
+  }
+  await store.writeRefreshResults({
+    now: SIM_T0,
+    successes: o.universe.map((r, i) => ({
+      tokenId: i + 1,
+      price: Math.exp(market.storedLog[i]!),
+      change24h: null,
+      liquidity: null,
+      blockId: null,
+      source: 'simulated',
+    })),
+    misses: [],
+    // oracleSigma: σ known from the start. Due long ago, so the start-up spread places them as
+    // it places new tokens.
+    schedules: o.oracleSigma
+      ? o.universe.map((_, i) => ({
+          tokenId: i + 1,
+          nextDueAt: 0,
+          consecutiveFailures: 0,
+          failingSince: null,
+          sigma: market.sigma[i]!,
+          sigmaSamples: ORACLE_SAMPLES,
+        }))
+      : [],
+    deactivate: [],
+  });
+
+  // Committed writes: the market's stored price follows, the invariants are checked.
+  const lastWrite = new Float64Array(n);
+  let minGap = Infinity;
+  let refreshes = 0;
+  let violation: SimInvariantError | null = null;
+  store.onCommit = (batch) => {
+    const t = seconds();
+    for (const s of batch.successes) {
+      const i = s.tokenId - 1;
+      const gap = t - lastWrite[i]!;
+      if (gap < o.minIntervalSeconds - 1e-6) {
+        violation ??= new SimInvariantError(
+          `token ${o.universe[i]!.address} written ${gap.toFixed(3)} s after its previous write (min ${o.minIntervalSeconds} s)`,
+        );
+      }
+      if (gap < minGap) minGap = gap;
+      lastWrite[i] = t;
+      market.store(i, t, Math.log(s.price));
+      measure.countRefresh(i, t);
+      refreshes++;
+      o.trace?.(t, o.universe[i]!.address);
+    }
+  };
+
+  // The service's wiring (src/integration.ts), on the virtual clock.
+  const rpm = o.requestsPerMinute;
+  const source = new MarketPriceSource(
+    market,
+    o.universe.map((r) => r.address),
+    clock,
+    SIM_T0,
+    o.maxBatchSize,
+    rpm,
+    o.seed,
+  );
+  const limiter = new RateLimiter({ clock, maxRequests: rpm, minSpacingMs: 60_000 / rpm });
+  const breaker = new CircuitBreaker({ clock });
+  const client = new PriceClient({
+    maxConcurrent: requestConcurrency(rpm),
+    source,
+    clock,
+    wallClock: clock, // the request timeout runs on virtual time too
+    limiter,
+    breaker,
+    timeoutMs: 10_000,
+  });
+  const scheduler = new TokenRefreshScheduler({
+    store,
+    client,
+    limiter,
+    breaker,
+    clock,
+    policy,
+    requestsPerMinute: rpm,
+    maxBatchSize: Math.min(o.maxBatchSize, source.maxIdsPerRequest),
+    sourceName: source.name,
+    minIntervalSeconds: o.minIntervalSeconds,
+    maxIntervalSeconds: o.maxIntervalSeconds,
+    deviation: o.deviation,
+    replanIntervalMs: o.replanIntervalSeconds * 1000,
+    tiers,
+  });
+  await scheduler.initialize();
+  scheduler.start();
+
+  // The event loop of virtual time: run everything runnable, then jump to the next timer (or
+  // measurement boundary, whichever is first).
+  let stepsHere = 0;
+  let lastAt = clock.now();
+  for (;;) {
+    await idle();
+    violation ??= source.violation;
+    if (violation) throw violation;
+    const boundary = measure.nextBoundary;
+    if (boundary === null) break;
+    const boundaryAt = SIM_T0 + boundary * 1000;
+    const timerAt = clock.nextTimerAt();
+    if (timerAt === null) throw new SimInvariantError('the scheduler went idle with no timer pending');
+    if (boundaryAt <= timerAt) {
+      clock.advance(Math.max(0, boundaryAt - clock.now()));
+      measure.crossBoundary();
+      continue;
+    }
+    clock.advance(Math.max(0, timerAt - clock.now()));
+    stepsHere = clock.now() === lastAt ? stepsHere + 1 : 0;
+    lastAt = clock.now();
+    if (stepsHere > MAX_STEPS_AT_ONE_TIME) {
+      throw new SimInvariantError(
+        `no progress at t=${seconds()} s: the scheduler loops without time passing`,
+      );
+    }
+  }
+
+  const learned = Array.from({ length: n }, (_, i) => scheduler.tokens.get(i + 1)?.sigma ?? null);
+  const guard = scheduler.status().implausiblePrices;
+  return measure.result(
+    learned,
+    {
+      requests: source.requests,
+      refreshes,
+      predicted_J: policy instanceof OptimalPolicy ? (policy.plan?.J ?? null) : null,
+      min_refresh_gap_seconds: Number.isFinite(minGap) ? minGap : null,
+      min_window_span_seconds: Number.isFinite(source.minWindowSpan) ? source.minWindowSpan : null,
+      wallMs: performance.now() - wallStart,
+      cpuMs: ((cpu) => (cpu.user + cpu.system) / 1000)(process.cpuUsage(cpuStart)),
+      capacityPerSecond: (rpm / 60) * o.maxBatchSize,
+      implausible: { held: guard?.held ?? 0, confirmed: guard?.confirmed ?? 0, dropped: guard?.dropped ?? 0 },
+    },
+    scheduler.capacityPerSecond(),
+  );
+}
+
+export type { PolicyName };
