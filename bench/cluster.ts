@@ -175,6 +175,13 @@ async function runCount(n: number, market: MarketProcess, csv: string): Promise<
         handoverMs = left === null ? null : Date.now() - t0;
         await exited;
         log(`${n} instances: handover after SIGTERM ${handoverMs} ms`);
+        if (process.env.BENCH_CLUSTER_DEBUG) {
+          const lines = leaving
+            .out()
+            .split('\n')
+            .filter((l) => /shut|stop|releas|lease|in-flight/i.test(l));
+          console.error(lines.slice(-15).join('\n'));
+        }
       }
       const reqs = (await market.requests(since)).filter((r) => r.path.startsWith('/price/'));
       const inWindow = reqs.filter((r) => r.t >= from && r.t < to).length;
