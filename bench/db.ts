@@ -48,7 +48,7 @@ function address(i: number): string {
 }
 
 interface WriteCase {
-  backend: 'pglite' | 'postgres';
+  backend: Store['kind'];
   pattern: 'batched' | 'per-row';
   batchSize: number;
   results: number;

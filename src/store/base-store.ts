@@ -64,13 +64,13 @@ export interface BaseStoreOptions {
 
 /** Rows per statement for imports and schedule saves (bounded parameter size, one transaction). */
 const CHUNK = 5_000;
-const DEFAULT_PAGE_SIZE = 10_000;
-const MAX_PAGE_SIZE = 100_000;
+export const DEFAULT_PAGE_SIZE = 10_000;
+export const MAX_PAGE_SIZE = 100_000;
 const RANK_TIMEFRAME = '24h';
 const RANK_SOURCE = 'import';
 /** "No upper bound" for history ranges: 10000-01-01, inside timestamptz's range on both backends. */
-const HISTORY_END_MS = 253_402_300_800_000;
-const SORTABLE = new Set(Object.keys(SQL.SORT_EXPRESSIONS)) as ReadonlySet<TokenSortField>;
+export const HISTORY_END_MS = 253_402_300_800_000;
+export const SORTABLE = new Set(Object.keys(SQL.SORT_EXPRESSIONS)) as ReadonlySet<TokenSortField>;
 
 function scheduleArrays(states: readonly ScheduleState[]): unknown[] {
   return [
@@ -83,7 +83,7 @@ function scheduleArrays(states: readonly ScheduleState[]): unknown[] {
   ];
 }
 
-function checkPartitions(partitions: readonly number[] | undefined): number[] | undefined {
+export function checkPartitions(partitions: readonly number[] | undefined): number[] | undefined {
   if (partitions === undefined) return undefined;
   if (!Array.isArray(partitions))
     throw new StoreInputError('partitions', 'partitions must be an array of integers');

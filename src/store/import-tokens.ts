@@ -56,10 +56,10 @@ export class ImportRowError extends StoreInputError {
 
 /** Lines per write statement on PGlite (bounded WASM heap); PostgreSQL writes all lines at once. */
 export const STAGED_CHUNK_LINES = 50_000;
-const RANK_TIMEFRAME = '24h';
-const RANK_SOURCE = 'import';
+export const RANK_TIMEFRAME = '24h';
+export const RANK_SOURCE = 'import';
 
-function validated(r: ImportRow): { line: number; doc: TokenDoc } {
+export function validated(r: ImportRow): { line: number; doc: TokenDoc } {
   if (!Number.isSafeInteger(r.line) || r.line < 1 || r.line > 2_147_483_647) {
     throw new StoreInputError('line', `import row line must be a positive integer (got ${r.line})`);
   }

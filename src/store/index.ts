@@ -74,6 +74,8 @@ export { BaseStore } from './base-store.js';
 export type { Executor, Queryable, QueryResult } from './executor.js';
 export { createPgStore, PgExecutor, PgStore } from './pg-store.js';
 export { createPgliteStore, PgliteExecutor, PgliteStore } from './pglite-store.js';
+// SQL-free backend for the simulator; openStore() never picks it (a service needs a real database).
+export { createMemoryStore, MemoryDatabase, MemoryStore, type MemoryStoreOptions } from './memory-store.js';
 export { ImportRowError } from './import-tokens.js';
 export {
   InvalidPriceError,

@@ -105,8 +105,8 @@ export interface UpsertResult {
 }
 
 export interface Store {
-  /** 'postgres' or 'pglite'. */
-  readonly kind: 'postgres' | 'pglite';
+  /** 'postgres', 'pglite', or 'memory' (memory-store.ts: the simulator's SQL-free backend). */
+  readonly kind: 'postgres' | 'pglite' | 'memory';
   /** Apply pending migrations under an advisory lock (safe with concurrent migrators). */
   migrate(): Promise<void>;
   /** True when every known migration is applied. */

@@ -4,6 +4,12 @@
  *  - pglite: in-memory PGlite (or a temp dir when a test needs close + reopen).
  *  - postgres: a fresh database `trs_<random>` created through the `postgres` database of
  *    TEST_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test) and dropped afterwards.
+ *  - memory: MemoryStore (src/store/memory-store.ts), the simulator's SQL-free backend; it must
+ *    keep the same promises, so the same suites run on it. Tests that are about SQL itself
+ *    (migrations, CHECK constraints, partitions, advisory locks, executors) use `sqlBackends`.
+ *
+ * Row counts go through the helpers below (historyCount, tokenCount, ...), which answer on every
+ * lane; raw `sql()` is for SQL-lane tests only.
  *
  * If Postgres is unreachable: outside CI the lane is left out with a loud warning; with CI=true
  * the lane stays in and its tests fail on connect.
@@ -14,6 +20,7 @@ import path from 'node:path';
 import { openStore, type OpenStoreOptions } from '../../src/store/index.js';
 import type { Executor, QueryResult } from '../../src/store/executor.js';
 import { PgStore } from '../../src/store/pg-store.js';
+import { MemoryDatabase, MemoryStore } from '../../src/store/memory-store.js';
 import { PgliteStore } from '../../src/store/pglite-store.js';
 import type { Store } from '../../src/store/types.js';
 import { createPgDatabase, IN_CI, postgresReachable, TEST_DATABASE_URL } from '../fixtures/pg.js';
@@ -32,7 +39,7 @@ export interface TestDatabase {
 }
 
 export interface Backend {
-  kind: 'pglite' | 'postgres';
+  kind: Store['kind'];
   /** A fresh empty database; `persistent` (PGlite) = on a temp dir so it can be reopened. */
   createDatabase(opts?: { persistent?: boolean }): Promise<TestDatabase>;
 }
@@ -56,6 +63,19 @@ const pgliteBackend: Backend = {
   },
 };
 
+const memoryBackend: Backend = {
+  kind: 'memory',
+  async createDatabase() {
+    // One MemoryDatabase per test database: every open() (also after close) sees the same data.
+    const data = new MemoryDatabase();
+    return {
+      url: null,
+      open: async (o = {}) => new MemoryStore({ database: data, ...o }),
+      dispose: async () => undefined,
+    };
+  },
+};
+
 const postgresBackend: Backend = {
   kind: 'postgres',
   async createDatabase() {
@@ -69,8 +89,8 @@ const postgresBackend: Backend = {
 };
 
 async function selectBackends(): Promise<Backend[]> {
-  if (await postgresReachable()) return [pgliteBackend, postgresBackend];
-  if (IN_CI) return [pgliteBackend, postgresBackend]; // CI: keep the lane so it fails loudly
+  if (await postgresReachable()) return [pgliteBackend, postgresBackend, memoryBackend];
+  if (IN_CI) return [pgliteBackend, postgresBackend, memoryBackend]; // CI: keep the lane so it fails loudly
   console.warn(
     '\n' +
       '!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n' +
@@ -79,15 +99,73 @@ async function selectBackends(): Promise<Backend[]> {
       '!! With CI=true this is a failure.\n' +
       '!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n',
   );
-  return [pgliteBackend];
+  return [pgliteBackend, memoryBackend];
 }
 
 export const backends: Backend[] = await selectBackends();
+/** The lanes with a SQL database (for tests about SQL itself). */
+export const sqlBackends: Backend[] = backends.filter((b) => b.kind !== 'memory');
+
+/** Rows in token_price_history (of these tokens). */
+export async function historyCount(store: Store, tokenIds?: readonly number[]): Promise<number> {
+  if (store instanceof MemoryStore) return store.db.historyCount(tokenIds);
+  return tokenIds
+    ? count(store, 'SELECT count(*) AS n FROM token_price_history WHERE token_id = ANY($1::bigint[])', [
+        tokenIds,
+      ])
+    : count(store, 'SELECT count(*) AS n FROM token_price_history');
+}
+
+/** History prices of a token, oldest first. */
+export async function historyPrices(store: Store, tokenId: number): Promise<number[]> {
+  if (store instanceof MemoryStore) {
+    return [...(store.db.history.get(tokenId) ?? [])]
+      .sort((a, b) => a.t - b.t || a.id - b.id)
+      .map((r) => r.price);
+  }
+  const res = await sql<{ price: number }>(
+    store,
+    'SELECT price FROM token_price_history WHERE token_id = $1 ORDER BY "timestamp", id',
+    [tokenId],
+  );
+  return res.rows.map((r) => Number(r.price));
+}
+
+/** Rows in token_rank_history (of the token with this address). */
+export async function rankHistoryCount(store: Store, address?: string): Promise<number> {
+  if (store instanceof MemoryStore) {
+    const id = address === undefined ? undefined : store.db.byAddress.get(address);
+    return store.db.rankHistory.filter((r) => address === undefined || r.tokenId === id).length;
+  }
+  return address === undefined
+    ? count(store, 'SELECT count(*) AS n FROM token_rank_history')
+    : count(
+        store,
+        'SELECT count(*) AS n FROM token_rank_history h JOIN tokens t ON t.id = h.token_id WHERE t.address = $1',
+        [address],
+      );
+}
+
+/** Rows in tokens (only active ones). */
+export async function tokenCount(store: Store, opts: { active?: boolean } = {}): Promise<number> {
+  if (store instanceof MemoryStore) {
+    return [...store.db.tokens.values()].filter((t) => !opts.active || t.is_active).length;
+  }
+  return count(store, `SELECT count(*) AS n FROM tokens${opts.active ? ' WHERE is_active' : ''}`);
+}
+
+/** Rows in token_schedule (of these tokens). */
+export async function scheduleCount(store: Store, tokenIds: readonly number[]): Promise<number> {
+  if (store instanceof MemoryStore) return tokenIds.filter((id) => store.db.schedules.has(id)).length;
+  return count(store, 'SELECT count(*) AS n FROM token_schedule WHERE token_id = ANY($1::bigint[])', [
+    tokenIds,
+  ]);
+}
 
 /** The store's executor, for raw assertions (row counts) in tests. */
 export function executorOf(store: Store): Executor {
   if (store instanceof PgStore || store instanceof PgliteStore) return store.executor;
-  throw new Error('not a BaseStore-backed store');
+  throw new Error(`not a SQL store (${store.kind}): restrict this test to sqlBackends`);
 }
 
 export async function sql<R = Record<string, unknown>>(

@@ -15,7 +15,16 @@ import type { PriceObservation } from '../../src/core/types.js';
 import { DAY_MS } from '../../src/store/history-partitions.js';
 import { findMigrationsDir, loadMigrations, runMigrations } from '../../src/store/migrate.js';
 import type { Store } from '../../src/store/types.js';
-import { addr, backends, count, executorOf, sql, type TestDatabase } from './backends.js';
+import {
+  addr,
+  backends,
+  count,
+  executorOf,
+  historyPrices,
+  sql,
+  sqlBackends,
+  type TestDatabase,
+} from './backends.js';
 
 const D = Date.UTC(2026, 2, 10); // a UTC midnight
 const H = 3_600_000;
@@ -37,15 +46,6 @@ async function write(store: Store, now: number, tokenId: number, price: number):
     schedules: [],
     deactivate: [],
   });
-}
-
-async function historyPrices(store: Store, tokenId: number): Promise<number[]> {
-  const res = await sql<{ price: number }>(
-    store,
-    'SELECT price FROM token_price_history WHERE token_id = $1 ORDER BY "timestamp", id',
-    [tokenId],
-  );
-  return res.rows.map((r) => Number(r.price));
 }
 
 /** Partition name by row, for rows of one token. */
@@ -97,46 +97,68 @@ describe.each(backends)('price history retention on $kind', (backend) => {
     expect((await store.getToken(t))?.price).toBe(100.3); // the stored price still follows every move
   });
 
-  it('maintenance creates days ahead, moves default-partition rows into their day, drops days wholly past retention', async () => {
-    const t = await id(2);
-    const retention = 3 * DAY_MS;
-    const now = D + 12 * H;
-    // No partition covers these yet: they land in the default partition (a write never fails).
-    await write(store, D - 10 * DAY_MS, t, 1);
-    await write(store, D - DAY_MS + H, t, 2);
-    await write(store, D + H, t, 3);
-    expect(await homes(store, t)).toEqual(Array(3).fill('token_price_history_default'));
+  // Partitions exist only in SQL; the memory lane's own retention rule is tested below.
+  const sqlIt = backend.kind === 'memory' ? it.skip : it;
+  const memoryIt = backend.kind === 'memory' ? it : it.skip;
 
-    const r1 = await store.maintainHistory(now, retention);
-    const day = (k: number) =>
-      `token_price_history_p${new Date(D + k * DAY_MS).toISOString().slice(0, 10).replace(/-/g, '')}`;
-    expect(r1.created).toEqual([day(-1), day(0), day(1), day(2), day(3)]);
-    // moved: these two, plus the 3 rows the test above wrote on day 0.
-    expect(r1).toMatchObject({ dropped: [], moved: 5, expiredFromDefault: 1 });
-    expect(await homes(store, t)).toEqual([day(-1), day(0)]);
-    expect(await historyPrices(store, t)).toEqual([2, 3]);
-    expect(await store.maintainHistory(now, retention)).toEqual({
-      created: [],
-      dropped: [],
-      moved: 0,
-      expiredFromDefault: 0,
-    });
+  memoryIt(
+    'maintenance (memory) drops the rows of days wholly past retention, as dropping their partitions does',
+    async () => {
+      const t = await id(3);
+      for (const [i, at] of [D - 4 * DAY_MS + 23 * H, D - 3 * DAY_MS + H, D + H].entries()) {
+        await write(store, at, t, 10 + i);
+      }
+      // Cutoff D-3d+12h: the day D-4 ended before it (dropped); D-3 did not (its 01:00 row stays).
+      expect(await store.maintainHistory(D + 12 * H, 3 * DAY_MS)).toMatchObject({ expiredFromDefault: 1 });
+      expect(await historyPrices(store, t)).toEqual([11, 12]);
+      await expect(store.maintainHistory(D, 0)).rejects.toThrow(/retention must be a positive/);
+    },
+  );
 
-    await write(store, D + 2 * DAY_MS + H, t, 4); // lands in its ready-made partition
-    expect((await homes(store, t)).at(-1)).toBe(day(2));
-    // Five days later, the cutoff is D+2 12:00: days -1, 0 and 1 end before it, day 2 does not.
-    const r2 = await store.maintainHistory(now + 5 * DAY_MS, retention);
-    expect(r2.dropped).toEqual([day(-1), day(0), day(1)]);
-    expect(r2.created).toEqual([day(5), day(6), day(7), day(8)]); // day 4 passed unneeded
-    expect(await historyPrices(store, t)).toEqual([4]);
-    expect(await partitions(store)).toEqual(
-      ['token_price_history_default', ...[2, 3, 5, 6, 7, 8].map(day)].sort(),
-    );
-    await expect(store.maintainHistory(now, 0)).rejects.toThrow(/retention must be a positive/);
-  });
+  sqlIt(
+    'maintenance creates days ahead, moves default-partition rows into their day, drops days wholly past retention',
+    async () => {
+      const t = await id(2);
+      const retention = 3 * DAY_MS;
+      const now = D + 12 * H;
+      // No partition covers these yet: they land in the default partition (a write never fails).
+      await write(store, D - 10 * DAY_MS, t, 1);
+      await write(store, D - DAY_MS + H, t, 2);
+      await write(store, D + H, t, 3);
+      expect(await homes(store, t)).toEqual(Array(3).fill('token_price_history_default'));
+
+      const r1 = await store.maintainHistory(now, retention);
+      const day = (k: number) =>
+        `token_price_history_p${new Date(D + k * DAY_MS).toISOString().slice(0, 10).replace(/-/g, '')}`;
+      expect(r1.created).toEqual([day(-1), day(0), day(1), day(2), day(3)]);
+      // moved: these two, plus the 3 rows the test above wrote on day 0.
+      expect(r1).toMatchObject({ dropped: [], moved: 5, expiredFromDefault: 1 });
+      expect(await homes(store, t)).toEqual([day(-1), day(0)]);
+      expect(await historyPrices(store, t)).toEqual([2, 3]);
+      expect(await store.maintainHistory(now, retention)).toEqual({
+        created: [],
+        dropped: [],
+        moved: 0,
+        expiredFromDefault: 0,
+      });
+
+      await write(store, D + 2 * DAY_MS + H, t, 4); // lands in its ready-made partition
+      expect((await homes(store, t)).at(-1)).toBe(day(2));
+      // Five days later, the cutoff is D+2 12:00: days -1, 0 and 1 end before it, day 2 does not.
+      const r2 = await store.maintainHistory(now + 5 * DAY_MS, retention);
+      expect(r2.dropped).toEqual([day(-1), day(0), day(1)]);
+      expect(r2.created).toEqual([day(5), day(6), day(7), day(8)]); // day 4 passed unneeded
+      expect(await historyPrices(store, t)).toEqual([4]);
+      expect(await partitions(store)).toEqual(
+        ['token_price_history_default', ...[2, 3, 5, 6, 7, 8].map(day)].sort(),
+      );
+      await expect(store.maintainHistory(now, 0)).rejects.toThrow(/retention must be a positive/);
+    },
+  );
 });
 
-describe.each(backends)('migration 0003 on $kind', (backend) => {
+// Migrations are SQL: not on the memory lane.
+describe.each(sqlBackends)('migration 0003 on $kind', (backend) => {
   let db: TestDatabase;
   let store: Store;
   let dir: string;

@@ -15,7 +15,7 @@ import { readTokenFile } from '../../src/cli/import-stream.js';
 import { buildTokens } from '../../src/market/tokens.js';
 import { ImportRowError, type ImportOptions } from '../../src/store/import-tokens.js';
 import type { Store } from '../../src/store/types.js';
-import { addr, backends, count, type TestDatabase } from './backends.js';
+import { addr, backends, tokenCount, type TestDatabase } from './backends.js';
 
 const T0 = 1_710_000_000_000;
 
@@ -136,7 +136,7 @@ describe.each(backends)('streaming import on $kind', (backend) => {
       updated: 0,
       rankHistoryRows: 12_345,
     });
-    expect(await count(store, 'SELECT count(*) AS n FROM tokens')).toBe(12_345);
+    expect(await tokenCount(store)).toBe(12_345);
     expect(await store.getToken(addr('Jmp', 50))).toMatchObject({
       symbol: 'S50',
       rank: 50,
@@ -151,14 +151,14 @@ describe.each(backends)('streaming import on $kind', (backend) => {
   // bad row at line 20,001 (700k rows there took minutes on the shared 2-core machine).
   const badLine = backend.kind === 'postgres' ? 700_001 : 20_001;
   it(`a bad row at line ${badLine.toLocaleString('en-US')} aborts the import with its line number and writes nothing`, async () => {
-    const before = await count(store, 'SELECT count(*) AS n FROM tokens');
+    const before = await tokenCount(store);
     const file = path.join(dir, 'bad.csv');
     await writeCsv(file, badLine + 10, badLine, 'Bad');
     const err = await importFile(store, file).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ImportError);
     expect((err as ImportError).line).toBe(badLine);
     expect((err as Error).message).toMatch(new RegExp(`^line ${badLine}: address`));
-    expect(await count(store, 'SELECT count(*) AS n FROM tokens')).toBe(before);
+    expect(await tokenCount(store)).toBe(before);
     expect(await store.getToken(addr('Bad', 1))).toBeNull();
   }, 300_000);
 

@@ -10,7 +10,7 @@ import { DEFAULT_DATA_DIR, openStore, resolveBackend } from '../../src/store/ind
 import { findMigrationsDir, loadMigrations } from '../../src/store/migrate.js';
 import { templatePath } from '../../src/store/pglite-template.js';
 import type { Store } from '../../src/store/types.js';
-import { addr, backends, count, type TestDatabase } from './backends.js';
+import { addr, backends, historyCount, type TestDatabase } from './backends.js';
 
 const T0 = 1_720_000_000_000;
 
@@ -118,7 +118,7 @@ describe.each(backends)('store persistence on $kind', (backend) => {
         expect(r.priceUpdatedAt).toBe(i < 10 ? T0 + 1000 : null);
       });
       // The stored price is the comparison base after a restart: same price → no history row.
-      const before = await count(second, 'SELECT count(*) AS n FROM token_price_history');
+      const before = await historyCount(second);
       const res = await second.writeRefreshResults({
         now: T0 + 60_000,
         successes: [
@@ -136,7 +136,7 @@ describe.each(backends)('store persistence on $kind', (backend) => {
         deactivate: [],
       });
       expect(res.changed).toEqual([]);
-      expect(await count(second, 'SELECT count(*) AS n FROM token_price_history')).toBe(before);
+      expect(await historyCount(second)).toBe(before);
     } finally {
       await second.close();
     }

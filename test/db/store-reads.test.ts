@@ -7,7 +7,7 @@ import type { TokenWithState } from '../../src/core/types.js';
 import { StoreInputError, TokenValidationError } from '../../src/store/errors.js';
 import { partitionOf } from '../../src/store/partition.js';
 import { PARTITION_COUNT, type Store, type TokenInput } from '../../src/store/types.js';
-import { addr, backends, count, type TestDatabase } from './backends.js';
+import { addr, backends, rankHistoryCount, tokenCount, type TestDatabase } from './backends.js';
 
 const T0 = 1_710_000_000_000;
 
@@ -87,13 +87,8 @@ describe.each(backends)('store reads and imports on $kind', (backend) => {
       priority_score: 25,
       refresh_interval_seconds: 60,
     });
-    const hist = await count(
-      store,
-      `SELECT count(*) AS n FROM token_rank_history h JOIN tokens t ON t.id = h.token_id WHERE t.address = $1`,
-      [c],
-    );
-    expect(hist).toBe(2);
-    expect(await count(store, 'SELECT count(*) AS n FROM token_rank_history')).toBe(4);
+    expect(await rankHistoryCount(store, c)).toBe(2);
+    expect(await rankHistoryCount(store)).toBe(4);
   });
 
   it('rejects bad rows with the row index and field, writing nothing', async () => {
@@ -128,7 +123,7 @@ describe.each(backends)('store reads and imports on $kind', (backend) => {
       is_active: i % 10 !== 3,
     }));
     await store.upsertTokens(rows, T0 + 2000);
-    const expected = await count(store, 'SELECT count(*) AS n FROM tokens WHERE is_active');
+    const expected = await tokenCount(store, { active: true });
 
     const pages = await loadAll(store, { pageSize: 40 });
     const all = pages.flat();
@@ -229,8 +224,8 @@ describe.each(backends)('store reads and imports on $kind', (backend) => {
       StoreInputError,
     );
     const counts = await store.countTokens();
-    expect(counts.total).toBe(await count(store, 'SELECT count(*) AS n FROM tokens'));
-    expect(counts.active).toBe(await count(store, 'SELECT count(*) AS n FROM tokens WHERE is_active'));
+    expect(counts.total).toBe(await tokenCount(store));
+    expect(counts.active).toBe(await tokenCount(store, { active: true }));
     expect(counts.active).toBeLessThan(counts.total);
   });
 
