@@ -206,6 +206,8 @@ export class MemoryStore implements Store {
     }
     const partitions = checkPartitions(opts.partitions);
     const db = this.open('loadTokensChanged');
+    // Nothing changed since afterSeq: answer without a scan (the scheduler asks every 5 s).
+    if (afterSeq >= db.changeSeq) return { rows: [], lastSeq: afterSeq, deferred: false };
     const rows = (partitions ? this.rows(partitions) : this.rows())
       .filter((t) => t.change_seq > afterSeq)
       .sort((a, b) => a.change_seq - b.change_seq);
