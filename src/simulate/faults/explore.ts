@@ -41,6 +41,8 @@ export interface ExploreOptions {
   concurrency?: number;
   latencyMs?: number;
   plan?: FaultRunOptions['plan'];
+  /** Virtual time a restart takes (FaultRunOptions.restartDowntimeMs); default 2 s. */
+  restartDowntimeMs?: number;
   patch?: FaultRunOptions['patch'];
   /** A fresh factory per run (onStep hooks keep state). */
   onStep?: () => FaultRunOptions['onStep'];
@@ -103,6 +105,7 @@ export async function exploreFaults(o: ExploreOptions): Promise<ExploreResult> {
       concurrency: o.concurrency ?? drawn.concurrency,
       latencyMs: o.latencyMs ?? drawn.latencyMs,
       plan: o.plan ?? EXPLORE_PLAN,
+      restartDowntimeMs: o.restartDowntimeMs,
       patch: o.patch,
       onStep: o.onStep?.(),
     });
