@@ -17,6 +17,7 @@ import {
   type SimResult,
   type UniverseRow,
 } from '../simulate/index.js';
+import { runSimulateFaults } from './simulate-faults.js';
 import { UsageError } from './util.js';
 
 interface SimulateFlags {
@@ -33,6 +34,8 @@ interface SimulateFlags {
   seed: string;
   json?: boolean;
   trace?: string;
+  faults?: boolean;
+  runs?: string;
 }
 
 /** "6h", "90m", "45s", "1d", "1.5h" or plain seconds → seconds. */
@@ -166,7 +169,10 @@ export function registerSimulateCommand(program: Command): void {
     .option('--seed <n>', 'seed of the market (and of the generated universe)', '1')
     .option('--json', 'print one JSON object')
     .option('--trace <file>', 'write t,address for every refresh of the chosen policy')
-    .action(async (flags: SimulateFlags) => {
+    .option('--faults', 'fault explorer: the real scheduler under seeded faults, invariants checked')
+    .option('--runs <n>', 'with --faults: seeded runs (seed, seed+1, ...), default 20')
+    .action(async (flags: SimulateFlags, cmd: Command) => {
+      if (flags.faults) return runSimulateFaults(flags, cmd);
       if (!POLICY_NAMES.includes(flags.policy as PolicyName)) {
         throw new UsageError(`--policy: expected one of ${POLICY_NAMES.join(', ')}, got ${flags.policy}`);
       }

@@ -1,6 +1,6 @@
 /**
  * Seeded fault injection and invariant checking for the fault explorer (issue 13, items 3–4).
- * How a runner wires them (test/sim/faults-scheduler.test.ts does exactly this):
+ * How a runner wires them (run-seed.ts does exactly this; explore.ts runs it per seed):
  *
  *   const plan = makeFaultPlan(seed, { startMs, durationMs, tokenCount });
  *   const source = new FaultySource({ inner: marketSource, plan, clock });
@@ -17,3 +17,6 @@ export * from './fault-plan.js';
 export * from './faulty-source.js';
 export * from './faulty-store.js';
 export * from './invariants.js';
+export * from './walk-source.js';
+export * from './run-seed.js';
+export * from './explore.js';
