@@ -92,6 +92,13 @@ export interface RateLimiterOptions {
   /** Consecutive non-429 failures before backing off (default 3; a 429 always backs off). */
   backoffAfterFailures?: number;
   safetyMarginMs?: number;
+  /**
+   * The first start waits one spacing, as if a request had just started. A restarted process
+   * cannot see its predecessor's last starts: the fault explorer found an instant restart putting
+   * 121 requests in a 60 s window of a 120 rpm plan. Evenly paced on both sides of the restart,
+   * one spacing is all it takes to stay within the window. The service sets it; default false.
+   */
+  startPaced?: boolean;
 }
 
 export interface RateLimiterSnapshot {
@@ -169,6 +176,7 @@ export class RateLimiter {
     this.backoffMaxMs = opts.backoffMaxMs ?? 30_000;
     this.safetyMarginMs = opts.safetyMarginMs ?? 250;
     this.backoffAfter = opts.backoffAfterFailures ?? 3;
+    if (opts.startPaced) this.lastSlot = this.clock.now();
     const ba = this.backoffAfter;
     check('backoffAfterFailures', ba, Number.isSafeInteger(ba) && ba >= 1, 'an integer >= 1');
     const bi = this.backoffInitialMs;

@@ -313,6 +313,19 @@ describe('RateLimiter', () => {
   });
 });
 
+describe('startPaced (a restarted process)', () => {
+  it('the first start waits one spacing, as if a request had just started; the default does not', () => {
+    const clock = new ManualClock(10_000);
+    const paced = new RateLimiter({ clock, maxRequests: 120, startPaced: true }); // 500 ms spacing
+    const plain = new RateLimiter({ clock, maxRequests: 120 });
+    expect(plain.tryAcquire()).toBe(true);
+    expect(paced.tryAcquire()).toBe(false);
+    expect(paced.nextAvailableAt()).toBe(10_500);
+    clock.advance(500);
+    expect(paced.tryAcquire()).toBe(true);
+  });
+});
+
 describe('pacing under jitter', () => {
   it('a start up to half a spacing late keeps the schedule, so the rate holds', () => {
     const clock = new ManualClock(0);

@@ -43,6 +43,8 @@ export interface ExploreOptions {
   plan?: FaultRunOptions['plan'];
   /** Virtual time a restart takes (FaultRunOptions.restartDowntimeMs); default 2 s. */
   restartDowntimeMs?: number;
+  /** FaultRunOptions.startPaced (false re-introduces the restart bug); default true. */
+  startPaced?: boolean;
   patch?: FaultRunOptions['patch'];
   /** A fresh factory per run (onStep hooks keep state). */
   onStep?: () => FaultRunOptions['onStep'];
@@ -106,6 +108,7 @@ export async function exploreFaults(o: ExploreOptions): Promise<ExploreResult> {
       latencyMs: o.latencyMs ?? drawn.latencyMs,
       plan: o.plan ?? EXPLORE_PLAN,
       restartDowntimeMs: o.restartDowntimeMs,
+      startPaced: o.startPaced,
       patch: o.patch,
       onStep: o.onStep?.(),
     });

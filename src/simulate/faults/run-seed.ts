@@ -52,6 +52,12 @@ export interface FaultRunOptions {
    * the 60 s window across its restart at +70.3 s.
    */
   restartDowntimeMs?: number;
+  /**
+   * The limiter's first start waits one spacing (RateLimiter startPaced, as the service wires
+   * it); default true. false re-introduces the bug the explorer found: an instant restart starts
+   * a request less than a spacing after the old process's last.
+   */
+  startPaced?: boolean;
   /** Client timeout (virtual ms); default 10 000 as in the service. */
   timeoutMs?: number;
   /** Plan density (episodes, admin actions, restarts per hour, quiet tail); startMs etc. are set here. */
@@ -123,7 +129,12 @@ export async function runFaultSeed(o: FaultRunOptions): Promise<FaultRun> {
   );
 
   const build = async (): Promise<TokenRefreshScheduler> => {
-    const limiter = new RateLimiter({ clock, maxRequests: rpm, minSpacingMs: 60_000 / rpm });
+    const limiter = new RateLimiter({
+      clock,
+      maxRequests: rpm,
+      minSpacingMs: 60_000 / rpm,
+      startPaced: o.startPaced ?? true,
+    });
     const breaker = new CircuitBreaker({ clock, failureThreshold: 5, cooldownMs: 30_000 });
     const client = new PriceClient({
       source,
