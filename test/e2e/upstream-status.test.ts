@@ -43,6 +43,8 @@ describe('upstream failing-since through the facade', () => {
     store = await openStore({ dataDir: 'memory://' });
     trs = await initializeTokenRefresh({ store, source, clock, logger, env: {}, autoStart: false });
     const app = await buildServer(trs, { host: '127.0.0.1', logger: false, defaultMetrics: false });
+    // A (re)started service waits one request spacing before its first request (startPaced).
+    clock.advance(Math.max(0, trs.limiter.nextAvailableAt() - clock.now()));
     const t0 = clock.now();
 
     await expect(trs.client.fetchPrices([testMint(1)])).rejects.toBeInstanceOf(UpstreamStatusError);
