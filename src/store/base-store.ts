@@ -102,6 +102,28 @@ function scheduleArrays(states: readonly ScheduleState[]): unknown[] {
   ];
 }
 
+/** loadActiveTokens' page size: the default, or an integer 1..MAX_PAGE_SIZE. */
+export function checkPageSize(pageSize: number | undefined): number {
+  const size = pageSize ?? DEFAULT_PAGE_SIZE;
+  if (!Number.isInteger(size) || size < 1 || size > MAX_PAGE_SIZE) {
+    throw new StoreInputError(
+      'pageSize',
+      `pageSize must be an integer from 1 to ${MAX_PAGE_SIZE} (got ${size})`,
+    );
+  }
+  return size;
+}
+
+/** loadTokensChanged's position in the change feed: an integer >= 0. */
+export function checkAfterSeq(afterSeq: number): void {
+  if (!Number.isSafeInteger(afterSeq) || afterSeq < 0) {
+    throw new StoreInputError(
+      'afterSeq',
+      `loadTokensChanged: afterSeq must be an integer >= 0 (got ${afterSeq})`,
+    );
+  }
+}
+
 export function checkPartitions(partitions: readonly number[] | undefined): number[] | undefined {
   if (partitions === undefined) return undefined;
   if (!Array.isArray(partitions))
@@ -204,13 +226,7 @@ export class BaseStore implements Store {
   }
 
   async *loadActiveTokens(opts: LoadOptions = {}): AsyncIterable<TokenWithState[]> {
-    const pageSize = opts.pageSize ?? DEFAULT_PAGE_SIZE;
-    if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > MAX_PAGE_SIZE) {
-      throw new StoreInputError(
-        'pageSize',
-        `pageSize must be an integer from 1 to ${MAX_PAGE_SIZE} (got ${pageSize})`,
-      );
-    }
+    const pageSize = checkPageSize(opts.pageSize);
     const partitions = checkPartitions(opts.partitions);
     if (partitions && partitions.length === 0) return;
     // Keyset pagination: each page starts after the last id seen, so page k costs the same as
@@ -249,12 +265,7 @@ export class BaseStore implements Store {
     afterSeq: number,
     opts: Omit<LoadOptions, 'pageSize'> = {},
   ): Promise<ChangedTokens> {
-    if (!Number.isSafeInteger(afterSeq) || afterSeq < 0) {
-      throw new StoreInputError(
-        'afterSeq',
-        `loadTokensChanged: afterSeq must be an integer >= 0 (got ${afterSeq})`,
-      );
-    }
+    checkAfterSeq(afterSeq);
     const partitions = checkPartitions(opts.partitions);
     return this.tx('loadTokensChanged', (q) => readChanges(q, afterSeq, partitions));
   }

@@ -21,7 +21,7 @@ import type {
   Token,
   TokenWithState,
 } from '../core/types.js';
-import { checkPartitions, DEFAULT_PAGE_SIZE, HISTORY_END_MS, MAX_PAGE_SIZE, SORTABLE } from './base-store.js';
+import { checkAfterSeq, checkPageSize, checkPartitions, HISTORY_END_MS, SORTABLE } from './base-store.js';
 import type { ChangedTokens } from './change-feed.js';
 import { StoreClosedError, StoreInputError } from './errors.js';
 import { DAY_MS, type HistoryMaintenanceResult } from './history-partitions.js';
@@ -157,13 +157,7 @@ export class MemoryStore implements Store {
   }
 
   async *loadActiveTokens(opts: LoadOptions = {}): AsyncIterable<TokenWithState[]> {
-    const pageSize = opts.pageSize ?? DEFAULT_PAGE_SIZE;
-    if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > MAX_PAGE_SIZE) {
-      throw new StoreInputError(
-        'pageSize',
-        `pageSize must be an integer from 1 to ${MAX_PAGE_SIZE} (got ${pageSize})`,
-      );
-    }
+    const pageSize = checkPageSize(opts.pageSize);
     const partitions = checkPartitions(opts.partitions);
     if (partitions && partitions.length === 0) return;
     // Keyset pages, as the SQL: each page is read when asked for, after the last id seen.
@@ -198,12 +192,7 @@ export class MemoryStore implements Store {
     afterSeq: number,
     opts: Omit<LoadOptions, 'pageSize'> = {},
   ): Promise<ChangedTokens> {
-    if (!Number.isSafeInteger(afterSeq) || afterSeq < 0) {
-      throw new StoreInputError(
-        'afterSeq',
-        `loadTokensChanged: afterSeq must be an integer >= 0 (got ${afterSeq})`,
-      );
-    }
+    checkAfterSeq(afterSeq);
     const partitions = checkPartitions(opts.partitions);
     const db = this.open('loadTokensChanged');
     // Nothing changed since afterSeq: answer without a scan (the scheduler asks every 5 s).

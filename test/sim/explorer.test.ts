@@ -8,10 +8,9 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { formatExploreReport, replayCommand } from '../../src/cli/simulate-faults.js';
-import type { TokenRefreshScheduler } from '../../src/scheduler/scheduler.js';
 import { exploreFaults, transportFor, type ExploreOptions } from '../../src/simulate/faults/explore.js';
 import { INVARIANTS } from '../../src/simulate/faults/invariants.js';
-import type { FaultRunOptions } from '../../src/simulate/faults/run-seed.js';
+import { ignoreInFlight, manualOnInFlight } from './reintroduced-bugs.js';
 
 /** Seeds 1-12 draw every transport: 1, 2 and 3 in flight, 80 ms, 400 ms and 1.2 s round trips. */
 const SEEDS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
@@ -50,25 +49,6 @@ describe('exploreFaults on the real scheduler', () => {
   }, 120_000);
 });
 
-/** Every 3 s, a manual refresh of a token that is in a request right now. */
-const manualOnInFlight = (): FaultRunOptions['onStep'] => {
-  let next = 0;
-  return (s, { checker, source, now }) => {
-    if (now < next) return;
-    const busy = source.calls.find((c) => c.endMs === null);
-    const id = busy ? s.idForAddress(busy.mints[0]!) : undefined;
-    if (id === undefined) return;
-    next = now + 3_000;
-    checker.noteManualRefresh(id, now);
-    s.requestRefresh(id).catch(() => {});
-  };
-};
-/** The bug: manual requests taken without looking at the tokens in flight. */
-const ignoreInFlight = (s: TokenRefreshScheduler): void => {
-  const manual = (s as unknown as { manual: { take(n: number, f: ReadonlySet<number>): number[] } }).manual;
-  const take = manual.take.bind(manual);
-  manual.take = (n) => take(n, new Set());
-};
 /** Small and fast: two overlapping 1.5 s requests, ten virtual minutes over 150 tokens. */
 const small: ExploreOptions = {
   runs: 1,

@@ -10,6 +10,7 @@ import type { TokenRefreshScheduler } from '../../src/scheduler/scheduler.js';
 import { INVARIANTS } from '../../src/simulate/faults/invariants.js';
 import { runFaultSeed, type FaultRun, type FaultRunOptions } from '../../src/simulate/faults/run-seed.js';
 import type { FaultySource } from '../../src/simulate/faults/faulty-source.js';
+import { ignoreInFlight, manualOnInFlight } from './reintroduced-bugs.js';
 import { openStore } from '../../src/store/index.js';
 import type { PgliteStore } from '../../src/store/pglite-store.js';
 import type { Store } from '../../src/store/types.js';
@@ -79,26 +80,6 @@ describe('the real scheduler under seeded faults', () => {
 });
 
 describe('the explorer on the real scheduler with a bug re-introduced', () => {
-  /** Every 3 s, a manual refresh of a token that is in a request right now. */
-  const manualOnInFlight = (): RunOptions['onStep'] => {
-    let next = 0;
-    return (s, { checker, source, now }) => {
-      if (now < next) return;
-      const busy = source.calls.find((c) => c.endMs === null);
-      const id = busy ? s.idForAddress(busy.mints[0]!) : undefined;
-      if (id === undefined) return;
-      next = now + 3_000;
-      checker.noteManualRefresh(id, now);
-      s.requestRefresh(id).catch(() => {});
-    };
-  };
-  /** The bug: manual requests taken without looking at the tokens in flight. */
-  const ignoreInFlight = (s: TokenRefreshScheduler): void => {
-    const manual = (s as unknown as { manual: { take(n: number, f: ReadonlySet<number>): number[] } }).manual;
-    const take = manual.take.bind(manual);
-    manual.take = (n) => take(n, new Set());
-  };
-
   it('a manual refresh that ignores the in-flight set is caught as single-flight', async () => {
     const r = await runSeed(5, {
       concurrency: 2,
