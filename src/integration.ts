@@ -37,7 +37,9 @@ import { sigmaToDaily } from './core/volatility.js';
 import { strided } from './core/stride.js';
 import type { SchedToken } from './scheduler/token-state.js';
 import { BadRequestError, TokenNotFoundError } from './api/errors.js';
-import type { ClusterMember, ClusterStatus } from './cluster/member.js';
+import type { ClusterMember, ClusterStatus, DemandSource } from './cluster/member.js';
+import { sampleDemandCurve } from './cluster/mu-split.js';
+import { OptimalPolicy } from './core/policies/optimal.js';
 import { clusterOfOne, joinCluster, type ClusterOption } from './cluster/join.js';
 
 export interface TokenRefreshOptions extends Partial<Config> {
@@ -174,7 +176,7 @@ export class TokenRefreshIntegration implements ApiService {
       logger: parts.logger,
     });
     if (parts.logger) attachUpstreamLogging(this.client, parts.logger, clock);
-    this.cluster?.attach(this.scheduler, () => this.mu());
+    this.cluster?.attach(this.scheduler, () => this.mu(), this.demandSource(config));
   }
 
   /** Build everything and (unless autoStart is false) start refreshing. */
@@ -266,6 +268,20 @@ export class TokenRefreshIntegration implements ApiService {
     });
   }
 
+  /** What the cluster's equal-μ budget split reads from this instance (optimal policy only). */
+  private demandSource(config: Config): DemandSource | undefined {
+    const policy = this.policy;
+    if (!(policy instanceof OptimalPolicy)) return undefined;
+    return {
+      version: () => policy.demandSample,
+      curve: () => {
+        const sample = policy.demandSample;
+        return sample ? sampleDemandCurve(sample) : null;
+      },
+      planCapacityPerSecond: () => this.scheduler.capacityAt(config.requestsPerMinute),
+    };
+  }
+
   private mu(): number | null {
     const m = (this.policy as { multiplier?: unknown }).multiplier;
     return typeof m === 'number' && Number.isFinite(m) ? m : null;
@@ -310,6 +326,8 @@ export class TokenRefreshIntegration implements ApiService {
           : this.scheduler.partitions.servedPartitions().length,
         leaseChanges: this.cluster?.leaseChanges ?? 0,
         fencedWrites: this.scheduler.fencedWrites,
+        budgetShare: this.cluster ? this.cluster.balancer.share() : 1,
+        budgetSplit: this.cluster?.balancer.mode ?? 'partitions',
       },
     };
   }

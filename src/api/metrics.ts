@@ -151,6 +151,12 @@ export class ApiMetrics {
     'token_refresh_leases_held',
     'Token partitions (of 64) this instance serves; 64 for a single instance',
   );
+  private readonly budgetShare = new Gauge({
+    name: 'token_refresh_budget_share',
+    help: 'Fraction of the plan this instance plans with; split="mu" (equal marginal value across instances) or "partitions" (by partition count, until every instance published its demand)',
+    labelNames: ['split'],
+    registers: [this.registry],
+  });
   private readonly leaseChanges = new Counter({
     name: 'token_refresh_lease_changes_total',
     help: 'Partition leases this instance gained, lost or released',
@@ -227,6 +233,13 @@ export class ApiMetrics {
     for (const t of status.tiers) this.tierRate.set({ tier: t.tier }, t.refreshesPerMinute / 60);
     if (status.cluster) {
       this.leasesHeld.set(status.cluster.leasesHeld);
+      this.budgetShare.reset();
+      if (status.cluster.budgetShare !== undefined) {
+        this.budgetShare.set(
+          { split: status.cluster.budgetSplit ?? 'partitions' },
+          status.cluster.budgetShare,
+        );
+      }
       // Running totals from the service: counters only move forward.
       const { leaseChanges, fencedWrites } = status.cluster;
       if (leaseChanges > this.lastLeaseChanges) this.leaseChanges.inc(leaseChanges - this.lastLeaseChanges);

@@ -111,5 +111,13 @@ export interface OptionalStatusExtras {
   /** Total seconds batches spent waiting on the rate limiter since start (a counter). */
   limiterWaitSecondsTotal?: number;
   /** Partitions served (leases held), lease changes and fenced writes since start. */
-  cluster?: { leasesHeld: number; leaseChanges: number; fencedWrites: number };
+  cluster?: {
+    leasesHeld: number;
+    leaseChanges: number;
+    fencedWrites: number;
+    /** Fraction of the plan this instance plans with (1 alone). */
+    budgetShare?: number;
+    /** How the share was found: equal μ across instances, or by partition count until it can be. */
+    budgetSplit?: 'mu' | 'partitions';
+  };
 }

@@ -51,6 +51,8 @@ export interface LeaseStore {
   request(instanceId: string, partition: number): Promise<boolean>;
   /** Release everything and unregister; returns the number of leases released. */
   leave(instanceId: string): Promise<number>;
+  /** The demand summary each live instance last published (raw jsonb; mu-balancer.ts reads it). */
+  demands(): Promise<Map<string, unknown>>;
 }
 
 const num = (v: unknown): number => Number(v);
@@ -135,5 +137,10 @@ export class SqlLeaseStore implements LeaseStore {
   async leave(instanceId: string): Promise<number> {
     const res = await this.q.query<{ released: unknown }>(SQL.LEAVE, [instanceId]);
     return num(res.rows[0]?.released ?? 0);
+  }
+
+  async demands(): Promise<Map<string, unknown>> {
+    const res = await this.q.query<{ id: string; demand: unknown }>(SQL.DEMANDS, [this.at()]);
+    return new Map(res.rows.map((r) => [r.id, r.demand]));
   }
 }

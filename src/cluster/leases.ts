@@ -48,6 +48,8 @@ export interface LeaseManagerEvents {
   released: { partitions: number[] };
   /** A round that failed (database unreachable): leases stay until self-fencing stops them. */
   error: { error: unknown };
+  /** A round that succeeded, with the table it saw (the budget split reads `live`). */
+  round: { view: ClusterView };
 }
 
 interface Held {
@@ -67,7 +69,7 @@ export class LeaseManager {
   readonly leaseMs: number;
   readonly renewMs: number;
   readonly fenceMarginMs: number;
-  private readonly store: LeaseStore;
+  readonly store: LeaseStore;
   private readonly clock: Clock;
   private readonly drainFn: (partition: number) => Promise<void>;
   private readonly report: () => InstanceReport;
@@ -208,6 +210,7 @@ export class LeaseManager {
         }
       }
       if (plan.request !== null && !this.stopped) await this.store.request(this.instanceId, plan.request);
+      this.events.emit('round', { view });
       return { plan, acquired, lost };
     } catch (error) {
       this.lastError = error;

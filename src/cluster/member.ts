@@ -18,10 +18,28 @@ import { budgetKey, SqlBudgetStore } from './budget-store.js';
 import { ClusterLimiter } from './cluster-limiter.js';
 import { SqlLeaseStore } from './lease-store.js';
 import { LeaseManager } from './leases.js';
+import { decodeCurve, encodeCurve, MuBalancer } from './mu-balancer.js';
+import type { DemandCurve } from './mu-split.js';
 import { listenForCluster } from './notify.js';
 import { SharedBudget } from './shared-budget.js';
 
 export const CLUSTER_PARTITIONS = 64;
+
+/** A new own curve at most this often (a curve costs ~50 ms of CPU over 10,000 tokens). */
+const CURVE_MIN_INTERVAL_MS = 5_000;
+
+/** What the equal-μ budget split needs from the instance's planner (mu-balancer.ts). */
+export interface DemandSource {
+  /**
+   * An identity that changes when the planner re-planned (the policy's demand sample), so a
+   * curve is recomputed only after a re-plan; null when the policy has none (baselines).
+   */
+  version(): unknown;
+  /** This instance's demand curve now (refreshes per second against μ), or null. */
+  curve(): DemandCurve | null;
+  /** Refreshes per second the whole plan buys (every instance's curves are in this unit). */
+  planCapacityPerSecond(): number;
+}
 
 /** What the member drives (TokenRefreshScheduler implements it). */
 export interface PartitionTarget {
@@ -72,6 +90,8 @@ export class ClusterMember {
   readonly leases: LeaseManager;
   readonly budget: SharedBudget;
   readonly limiter: ClusterLimiter;
+  /** This instance's share of the plan: equal μ across instances, by partitions until it can be. */
+  readonly balancer: MuBalancer;
   /** Partitions gained, lost or released since start (token_refresh_lease_changes_total). */
   leaseChanges = 0;
   private readonly log: Logger;
@@ -80,6 +100,9 @@ export class ClusterMember {
   private unlisten: (() => Promise<void>) | null = null;
   private stopped = false;
   private muOf: () => number | null;
+  private demand: DemandSource | null = null;
+  private curveVersion: unknown = undefined;
+  private curveAt = -Infinity;
 
   constructor(private readonly o: ClusterMemberOptions) {
     this.log = o.logger ?? silent;
@@ -96,24 +119,70 @@ export class ClusterMember {
       instanceId: o.instanceId,
       leaseMs: o.leaseMs,
       drain: (p) => this.target?.losePartitions([p]) ?? Promise.resolve(),
-      report: () => ({ requestsPerMinute: this.limiter.usedLastMinute(), mu: this.muOf() }),
+      report: () => ({
+        requestsPerMinute: this.limiter.usedLastMinute(),
+        mu: this.muOf(),
+        demand: this.ownCurve(),
+      }),
     });
-    this.limiter = new ClusterLimiter(
-      this.budget,
-      o.clock,
-      o.requestsPerMinute,
-      () => this.leases.usablePartitions().length / CLUSTER_PARTITIONS,
-    );
+    this.balancer = new MuBalancer({
+      instanceId: o.instanceId,
+      fallbackShare: () => this.leases.usablePartitions().length / CLUSTER_PARTITIONS,
+    });
+    this.limiter = new ClusterLimiter(this.budget, o.clock, o.requestsPerMinute, () => this.balancer.share());
+  }
+
+  /** The own curve to publish, recomputed after a re-plan (at most every 5 s); null = keep. */
+  private ownCurve(): Record<string, unknown> | null {
+    const d = this.demand;
+    if (!d) return null;
+    const v = d.version();
+    const now = this.o.clock.now();
+    if (v === this.curveVersion || now - this.curveAt < CURVE_MIN_INTERVAL_MS) return null;
+    try {
+      const curve = d.curve();
+      this.curveVersion = v;
+      this.curveAt = now;
+      this.balancer.setOwnCurve(curve);
+      return curve ? encodeCurve(curve) : null;
+    } catch (err) {
+      this.log.warn({ err }, 'demand curve failed; the budget split keeps the last one');
+      return null;
+    }
+  }
+
+  /** After each lease round: read every live instance's curve and solve this instance's share. */
+  private async rebalance(live: readonly string[]): Promise<void> {
+    if (!this.demand || this.stopped) return;
+    try {
+      const raw = await this.leases.store.demands();
+      const curves = new Map<string, DemandCurve | null>();
+      for (const [id, json] of raw) curves.set(id, decodeCurve(json));
+      const before = this.balancer.mode;
+      this.balancer.update(live, curves, this.demand.planCapacityPerSecond());
+      if (this.balancer.mode !== before) {
+        this.log.info({ split: this.balancer.mode, share: this.balancer.share() }, 'budget split changed');
+      }
+    } catch (err) {
+      this.log.warn({ err }, 'reading the cluster demand curves failed; the share stays as it was');
+    }
   }
 
   get instanceId(): string {
     return this.o.instanceId;
   }
 
-  /** Feed lease changes to the scheduler. Call once, before start(). */
-  attach(target: PartitionTarget, mu?: () => number | null): void {
+  /**
+   * Feed lease changes to the scheduler. Call once, before start(). With `demand`, the
+   * instance plans with its equal-μ share of the budget (mu-balancer.ts); without, by partitions.
+   */
+  attach(target: PartitionTarget, mu?: () => number | null, demand?: DemandSource): void {
     this.target = target;
     if (mu) this.muOf = mu;
+    if (demand) {
+      this.demand = demand;
+      this.leases.on('round', ({ view }) => void this.rebalance(view.live));
+    }
     this.leases.on('acquired', ({ partitions }) => {
       this.leaseChanges += partitions.length;
       this.log.info({ partitions }, 'leases acquired');

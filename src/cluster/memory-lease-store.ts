@@ -88,6 +88,15 @@ export class MemoryLeaseStore implements LeaseStore {
     return true;
   }
 
+  async demands(): Promise<Map<string, unknown>> {
+    const now = this.clock.now();
+    const out = new Map<string, unknown>();
+    for (const [id, i] of [...this.instances].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+      if (i.expiresAtMs > now) out.set(id, i.report.demand ?? {});
+    }
+    return out;
+  }
+
   async leave(instanceId: string): Promise<number> {
     const n = (await this.release(instanceId, null)).length;
     for (const r of this.rows) if (r.wantedBy === instanceId) r.wantedBy = null;

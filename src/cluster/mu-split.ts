@@ -34,6 +34,10 @@ export interface CurveOptions {
   maxIntervalSeconds: number;
   /** Where to centre the search for the curve's range (an instance's current μ); default 1. */
   muHint?: number;
+  /** Tokens each column entry stands for (a sample of a larger set); default 1. */
+  scale?: number;
+  /** Refreshes per second added at every μ (manual overrides); default 0. */
+  fixedRate?: number;
 }
 
 /** Σ 1/Tᵢ(μ) over the tokens (tokens without weight or volatility ask for the ceiling). */
@@ -60,32 +64,104 @@ export function rateAt(cols: PlanColumns, mu: number, o: CurveOptions): number {
  */
 export function demandCurve(cols: PlanColumns, o: CurveOptions): DemandCurve {
   const n = cols.weights.length;
-  if (n === 0) return { mu: [1], rate: [0] };
+  const fixed = o.fixedRate ?? 0;
+  if (n === 0) return { mu: [1], rate: [fixed] };
   const hint = o.muHint !== undefined && o.muHint > 0 && Number.isFinite(o.muHint) ? o.muHint : 1;
-  // Widen by decades while the rate still moves by more than 0.1 % (a few tokens may never reach
-  // the floor or the ceiling; chasing them would spread the 32 points over 40 decades).
-  const widen = (from: number, factor: number): number => {
-    let at = from;
-    let r = rateAt(cols, at, o);
-    for (let i = 0; i < 40; i++) {
-      const next = rateAt(cols, at * factor, o);
-      at *= factor;
-      if (Math.abs(next - r) <= Math.max(r, next) * 0.001) break;
-      r = next;
-    }
-    return at;
-  };
-  const lo = widen(hint, 0.1);
-  const hi = widen(hint, 10);
+  const scale = o.scale ?? 1;
+  // The two ends every curve runs between: every token at the floor (μ → 0) and every token at
+  // the ceiling (μ → ∞). Widen by decades from the hint until the rate is within 0.1 % of each
+  // (a hint in a flat stretch, say every token at the floor, must not stop the search there).
+  const rMax = n / o.minIntervalSeconds;
+  const rMin = Number.isFinite(o.maxIntervalSeconds) ? n / o.maxIntervalSeconds : 0;
+  const grid: number[] = [];
+  const rates: number[] = [];
+  const at = (m: number): number => rateAt(cols, m, o);
+  let lo = hint;
+  for (let i = 0, r = at(lo); i < MAX_DECADES && r < rMax * (1 - 1e-3); i++) r = at((lo /= 10));
+  let hi = hint;
+  for (let i = 0, r = at(hi); i < MAX_DECADES && r > rMin * (1 + 1e-3) + rMax * 1e-9; i++) r = at((hi *= 10));
+  // A dense grid (GRID_PER_DECADE), then DEMAND_POINTS of it spread evenly along the curve's
+  // length in (ln μ, ln R): long flat stretches (tokens slowly leaving the floor over tens of
+  // decades) get few points, the decades where the rate moves get most.
+  const steps = Math.max(DEMAND_POINTS - 1, Math.ceil(Math.log10(hi / lo) * GRID_PER_DECADE));
+  const dl = Math.log(hi / lo) / steps;
+  for (let k = 0; k <= steps; k++) {
+    const m = lo * Math.exp(k * dl);
+    grid.push(m);
+    rates.push(at(m));
+  }
+  const floorR = rMax * 1e-12;
+  const length: number[] = [0];
+  for (let k = 1; k <= steps; k++) {
+    const dR = Math.abs(Math.log((rates[k]! + floorR) / (rates[k - 1]! + floorR)));
+    length.push(length[k - 1]! + dR + dl * FLAT_WEIGHT);
+  }
+  const total = length[steps]!;
   const mu: number[] = [];
   const rate: number[] = [];
-  const step = Math.log(hi / lo) / (DEMAND_POINTS - 1);
-  for (let k = 0; k < DEMAND_POINTS; k++) {
-    const m = lo * Math.exp(k * step);
-    mu.push(m);
-    rate.push(rateAt(cols, m, o));
+  let g = 0;
+  for (let j = 0; j < DEMAND_POINTS; j++) {
+    const target = (total * j) / (DEMAND_POINTS - 1);
+    while (g < steps && length[g]! < target) g++;
+    // Distinct points, and room left for the ones still to come.
+    const k = Math.min(
+      Math.max(g, mu.length === 0 ? 0 : grid.indexOf(mu[mu.length - 1]!) + 1),
+      steps - (DEMAND_POINTS - 1 - j),
+    );
+    mu.push(grid[k]!);
+    rate.push(scale * rates[k]! + fixed);
   }
   return { mu, rate };
+}
+
+/** Decades searched on each side of the hint for the curve's ends. */
+const MAX_DECADES = 60;
+/** Grid density the curve's points are chosen from. */
+const GRID_PER_DECADE = 4;
+/** Weight of a decade of μ in the curve's length, against a unit change of ln R (0.05: a flat decade counts as a 5 % change). */
+const FLAT_WEIGHT = 0.05 / Math.LN10;
+
+/**
+ * Columns an instance's curve is computed from: at most CURVE_SAMPLE_TOKENS, an even stride of
+ * the policy's re-plan sample. A curve costs ~100 passes over them (decade widening plus the 32
+ * points); over 10,000 tokens that is ~30 ms, once per published curve. The error of the
+ * sub-sample only moves the shares a little, and J is flat near the optimum.
+ */
+export const CURVE_SAMPLE_TOKENS = 10_000;
+
+/** The demand curve of what an OptimalPolicy last planned (its `demandSample`). */
+export function sampleDemandCurve(s: {
+  columns: PlanColumns;
+  scale: number;
+  fixedRate: number;
+  deviation: number;
+  minIntervalSeconds: number;
+  maxIntervalSeconds: number;
+  mu: number;
+}): DemandCurve {
+  const n = s.columns.weights.length;
+  const stride = Math.max(1, Math.ceil(n / CURVE_SAMPLE_TOKENS));
+  let cols = s.columns;
+  if (stride > 1) {
+    const k = Math.ceil(n / stride);
+    const weights = new Float64Array(k);
+    const sigmas = new Float64Array(k);
+    const jumpRates = s.columns.jumpRates ? new Float64Array(k) : undefined;
+    for (let i = 0, j = 0; i < n; i += stride, j++) {
+      weights[j] = s.columns.weights[i]!;
+      sigmas[j] = s.columns.sigmas[i]!;
+      if (jumpRates) jumpRates[j] = s.columns.jumpRates![i]!;
+    }
+    cols = jumpRates ? { weights, sigmas, jumpRates } : { weights, sigmas };
+  }
+  return demandCurve(cols, {
+    deviation: s.deviation,
+    minIntervalSeconds: s.minIntervalSeconds,
+    maxIntervalSeconds: s.maxIntervalSeconds,
+    muHint: s.mu > 0 ? s.mu : undefined,
+    scale: (s.scale * n) / cols.weights.length,
+    fixedRate: s.fixedRate,
+  });
 }
 
 /** R(μ) from a published curve: log-log interpolation, flat beyond its ends. */

@@ -19,6 +19,10 @@ export const HEARTBEAT = `SELECT lease_partition, lease_owner, lease_epoch, leas
   live_instances, db_now_ms
 FROM token_refresh_cluster_heartbeat($1::text, $2::float8, $3::float8, $4::float8, $5::jsonb, $6::float8)`;
 
+/** $1 at_ms. What every live instance published for the budget split (mu-balancer.ts). */
+export const DEMANDS = `SELECT id, demand FROM cluster_instances
+WHERE expires_at > token_refresh_clock($1::float8) ORDER BY id`;
+
 /** $1 instance, $2 partitions int[], $3 lease ms, $4 at_ms. */
 export const ACQUIRE = `SELECT lease_partition, lease_epoch, lease_expires_ms
 FROM token_refresh_lease_acquire($1::text, $2::int[], $3::float8, $4::float8)`;

@@ -205,8 +205,12 @@ export class TokenRefreshScheduler {
 
   /** Capacity in token refreshes per second the policy plans for (at the current batch size). */
   capacityPerSecond(): number {
-    const rps = this.o.limiter.effectiveMaxRequests / 60;
-    return rps * this.batcher.size * this.o.utilisation;
+    return this.capacityAt(this.o.limiter.effectiveMaxRequests);
+  }
+
+  /** Token refreshes per second `requestsPerMinute` buy (at the current batch size and utilisation). */
+  capacityAt(requestsPerMinute: number): number {
+    return (requestsPerMinute / 60) * this.batcher.size * this.o.utilisation;
   }
 
   private policyContext(): PolicyContext {

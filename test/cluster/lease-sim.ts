@@ -43,6 +43,10 @@ export class CutOffStore implements LeaseStore {
     this.check();
     return this.inner.leave(id);
   }
+  async demands(): Promise<Map<string, unknown>> {
+    this.check();
+    return this.inner.demands();
+  }
 }
 
 interface Member {

@@ -57,6 +57,7 @@ describe.each(postgres)('cluster notifications on $kind', (backend) => {
       release: (...a) => sql.release(...a),
       request: (...a) => sql.request(...a),
       leave: (...a) => sql.leave(...a),
+      demands: () => sql.demands(),
     };
     // A 60 s lease: renewals every 20 s, far beyond this test's waits.
     const a = new LeaseManager({ store: sql, clock, instanceId: 'a', leaseMs: 60_000 });

@@ -27,7 +27,7 @@
  */
 import type { ObservationProposal, PolicyContext, PolicyToken, RefreshPolicy } from '../policy.js';
 import { JumpTracker } from '../jump-rate.js';
-import { plannedInterval, planRefreshIntervals, type Plan } from '../planner.js';
+import { plannedInterval, planRefreshIntervals, type Plan, type PlanColumns } from '../planner.js';
 import { DEFAULT_TIERS } from '../tiers.js';
 import type { TierDef, TierName } from '../types.js';
 import { CohortPrior, type CohortMember, type SigmaState, VolatilityEstimator } from '../volatility.js';
@@ -54,6 +54,20 @@ export interface OptimalPolicyOptions {
  * sets how often each token comes due, never how many requests are sent.
  */
 export const PLAN_SAMPLE_TOKENS = 50_000;
+
+/** OptimalPolicy.demandSample: Σ 1/Tᵢ(μ) of the tokens = scale · Σ over columns + fixedRate. */
+export interface DemandSample {
+  columns: PlanColumns;
+  /** Tokens each column entry stands for (m / sample size; 1 without sampling). */
+  scale: number;
+  /** Refreshes per second of the manual overrides (independent of μ). */
+  fixedRate: number;
+  deviation: number;
+  minIntervalSeconds: number;
+  maxIntervalSeconds: number;
+  /** The μ the re-plan found (a good centre for the curve). */
+  mu: number;
+}
 /** Members of a tier whose σ always count in its cohort median (beyond them, a sample). */
 const PRIOR_EXACT_MEMBERS = 4_096;
 
@@ -236,7 +250,26 @@ export class OptimalPolicy implements RefreshPolicy {
       : Math.max(ctx.minIntervalSeconds, m / capacity);
     this.lastPlan = plan;
     this.lastPlanSample = k;
+    this.lastDemand = {
+      columns: anyJumps ? { weights, sigmas, jumpRates } : { weights, sigmas },
+      scale: k > 0 ? m / k : 0,
+      fixedRate: manualRate,
+      deviation: this.deviation,
+      minIntervalSeconds: ctx.minIntervalSeconds,
+      maxIntervalSeconds: ctx.maxIntervalSeconds,
+      mu: plan.mu,
+    };
   }
+
+  /**
+   * What the last re-plan solved over, for the cluster's budget split (cluster/mu-split.ts): the
+   * planned tokens' columns (the sample above PLAN_SAMPLE_TOKENS, `scale` tokens each), and the
+   * rate the manual overrides take whatever μ is. null before the first re-plan.
+   */
+  get demandSample(): DemandSample | null {
+    return this.lastDemand;
+  }
+  private lastDemand: DemandSample | null = null;
 
   /** Tokens the last re-plan evaluated (all of them up to PLAN_SAMPLE_TOKENS, a sample above). */
   get planSample(): number {

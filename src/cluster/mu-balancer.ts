@@ -1,0 +1,105 @@
+/**
+ * MuBalancer: one instance's share of the cluster's request budget, split by equal μ
+ * (mu-split.ts says why that split is the right one).
+ *
+ * Every instance publishes its own demand curve with its heartbeat (`encodeCurve`, a few hundred
+ * bytes of jsonb) and, each lease round, reads the curves of every live instance and solves the
+ * same split from them: no coordinator, and every instance arrives at the same shares because
+ * they read the same rows. The share is a fraction of the plan (0..1), which is what the
+ * ClusterLimiter multiplies the plan's requests by.
+ *
+ * Until every live instance has published a curve (a newcomer before its first re-plan, a
+ * baseline policy that has no μ, an older version), the split cannot be solved and the share
+ * falls back to the split by partition count, which every instance can compute alone. Shares of
+ * different instances computed from curves of slightly different ages may sum to a little more
+ * or less than the plan: that only sizes the plans' intervals, the shared slots still pace every
+ * request, so a 1 % disagreement costs 1 % of one instance's plan for one round.
+ */
+import { DEMAND_POINTS, splitBudget, type DemandCurve } from './mu-split.js';
+
+export interface MuBalancerOptions {
+  instanceId: string;
+  /** The share used while the split cannot be solved: this instance's partitions / 64. */
+  fallbackShare: () => number;
+}
+
+export type ShareMode = 'mu' | 'partitions';
+
+export class MuBalancer {
+  private own: DemandCurve | null = null;
+  private solved: number | null = null;
+  private solvedMu = Number.NaN;
+
+  constructor(private readonly o: MuBalancerOptions) {}
+
+  /** This instance's curve (from its policy's last re-plan), or null when it has none. */
+  setOwnCurve(curve: DemandCurve | null): void {
+    this.own = curve;
+  }
+
+  get ownCurve(): DemandCurve | null {
+    return this.own;
+  }
+
+  /**
+   * One round: `live` are the instances alive now (this one among them once registered), `curves`
+   * what each published (this instance's own entry is ignored: its current curve is used).
+   * `capacity` is the whole plan's refreshes per second, the unit of the curves.
+   */
+  update(live: readonly string[], curves: ReadonlyMap<string, DemandCurve | null>, capacity: number): void {
+    this.solved = null;
+    this.solvedMu = Number.NaN;
+    if (!(capacity > 0) || !Number.isFinite(capacity) || !live.includes(this.o.instanceId)) return;
+    const list: DemandCurve[] = [];
+    let self = -1;
+    for (const id of live) {
+      const c = id === this.o.instanceId ? this.own : (curves.get(id) ?? null);
+      if (c === null) return;
+      if (id === this.o.instanceId) self = list.length;
+      list.push(c);
+    }
+    const split = splitBudget(list, capacity);
+    this.solved = Math.min(1, Math.max(0, split.shares[self]! / capacity));
+    this.solvedMu = split.mu;
+  }
+
+  /** Fraction of the plan this instance plans with. */
+  share(): number {
+    return this.solved ?? this.o.fallbackShare();
+  }
+
+  /** How the current share was found. */
+  get mode(): ShareMode {
+    return this.solved === null ? 'partitions' : 'mu';
+  }
+
+  /** The cluster's common μ of the last solved split (NaN when not solved or outside the curves). */
+  get mu(): number {
+    return this.solvedMu;
+  }
+}
+
+/** The jsonb an instance publishes (version 1). */
+export function encodeCurve(curve: DemandCurve): Record<string, unknown> {
+  return { v: 1, mu: curve.mu, rate: curve.rate };
+}
+
+/**
+ * A published curve, or null when it is missing or malformed (another version, a hand-edited row):
+ * a bad row then counts as "no curve", so the cluster falls back to the partition split instead
+ * of planning with garbage.
+ */
+export function decodeCurve(json: unknown): DemandCurve | null {
+  if (json === null || typeof json !== 'object') return null;
+  const { v, mu, rate } = json as Record<string, unknown>;
+  if (v !== 1 || !Array.isArray(mu) || !Array.isArray(rate)) return null;
+  if (mu.length === 0 || mu.length !== rate.length || mu.length > DEMAND_POINTS * 2) return null;
+  for (let k = 0; k < mu.length; k++) {
+    const m = mu[k];
+    const r = rate[k];
+    if (typeof m !== 'number' || !(m > 0) || !Number.isFinite(m)) return null;
+    if (typeof r !== 'number' || !(r >= 0) || !Number.isFinite(r)) return null;
+    if (k > 0 && !(m > (mu[k - 1] as number))) return null;
+  }
+  return { mu: mu as number[], rate: rate as number[] };
+}
