@@ -25,7 +25,7 @@ import { SharedBudget } from './shared-budget.js';
 
 export const CLUSTER_PARTITIONS = 64;
 
-/** A new own curve at most this often (a curve costs ~50 ms of CPU over 10,000 tokens). */
+/** A new own curve at most this often (one costs 16–20 ms of CPU: mu-split.ts CURVE_SAMPLE_TOKENS). */
 const CURVE_MIN_INTERVAL_MS = 5_000;
 
 /** What the equal-μ budget split needs from the instance's planner (mu-balancer.ts). */
