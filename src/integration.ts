@@ -144,6 +144,7 @@ export class TokenRefreshIntegration implements ApiService {
       clock,
       maxRequests: config.requestsPerMinute,
       minSpacingMs: batchSpacingMs(config),
+      startPaced: true, // a restart must not add a request to its predecessor's last window
     });
     this.breaker = new CircuitBreaker({ clock, ...opts.breaker });
     this.client = new PriceClient({

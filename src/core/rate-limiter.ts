@@ -96,9 +96,7 @@ export interface RateLimiterOptions {
    * The first start waits one spacing, as if a request had just started. A restarted process
    * cannot see its predecessor's last starts: the fault explorer found an instant restart putting
    * 121 requests in a 60 s window of a 120 rpm plan. Evenly paced on both sides of the restart,
-   * one spacing is all it takes to stay within the window. Default false. The service does not
-   * set it yet: delaying its first request by a spacing lets a contest that comes due at start
-   * ride one request (test/e2e/batching.test.ts), which the start-up dealing must handle first.
+   * one spacing is all it takes to stay within the window. The service sets it; default false.
    */
   startPaced?: boolean;
 }

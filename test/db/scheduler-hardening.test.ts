@@ -175,6 +175,20 @@ describe('batching in the service: contests spread across requests, sizes adapt'
     expect(new Set(h.source.calls.slice(0, 3).flat()).size).toBe(150);
   });
 
+  it('a contest coming due just after start is dealt too, not topped up into one request', async () => {
+    // 200 new tokens spread from start at 475/s, the 40 contest tokens first (2.1 ms apart). A
+    // first request 100 ms in finds 47 due, fewer than a batch: the top-up with tokens due within
+    // two slots must not fill it with the whole contest (it took all 40 before the fix).
+    const list = tokens(200, (i) => ({ in_contest: i < 40 }));
+    h = await makeHarness({ tokens: list, rpm: 600 });
+    const contest = new Set(list.slice(0, 40).map((t) => t.address));
+    h.clock.advance(100);
+    await h.scheduler.runSchedulerCycle();
+    expect(h.source.calls).toHaveLength(1);
+    expect(h.source.calls[0]).toHaveLength(50);
+    expect(h.source.calls[0]!.filter((m) => contest.has(m)).length).toBeLessThanOrEqual(10);
+  });
+
   it('an upstream that refuses large requests gets smaller ones, and every token is still refreshed', async () => {
     h = await makeHarness({ tokens: tokens(100), rpm: 600 });
     const real = h.source.fetchPrices.bind(h.source);

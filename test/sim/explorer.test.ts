@@ -35,9 +35,8 @@ describe('exploreFaults on the real scheduler', () => {
 
   // Found by the explorer: a new process's limiter cannot know the old one's last request
   // starts, so an instant restart started one early (seed 1 restarts at +70.3 s with 3 requests
-  // of 400 ms in flight: 121 starts in a 60 s window of a 120 rpm plan). A limiter that waits one
-  // spacing before its first start (RateLimiter startPaced) stays within it; the service does not
-  // use it yet (see RateLimiter's startPaced).
+  // of 400 ms in flight: 121 starts in a 60 s window of a 120 rpm plan). Fixed by the service's
+  // limiter waiting one spacing before its first start (RateLimiter startPaced).
   it('an instant restart stays within the 60 s window; without the first-start spacing it did not', async () => {
     const opts: ExploreOptions = { runs: 1, seed: 1, durationMs: 10 * 60_000, restartDowntimeMs: 0 };
     const bug = await exploreFaults({ ...opts, startPaced: false });

@@ -53,9 +53,9 @@ export interface FaultRunOptions {
    */
   restartDowntimeMs?: number;
   /**
-   * The limiter's first start waits one spacing (RateLimiter startPaced); default true. false
-   * is what the service still does: an instant restart starts a request less than a spacing
-   * after the old process's last (the bug the explorer found, not yet fixed in the service).
+   * The limiter's first start waits one spacing (RateLimiter startPaced, as the service wires
+   * it); default true. false re-introduces the bug the explorer found: an instant restart starts
+   * a request less than a spacing after the old process's last.
    */
   startPaced?: boolean;
   /** Client timeout (virtual ms); default 10 000 as in the service. */
