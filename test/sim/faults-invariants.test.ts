@@ -3,7 +3,7 @@
  * wrappers (FaultySource, FaultyStore) on a ManualClock: for each invariant, the model with one
  * bug of that kind re-introduced must be reported, and the model without bugs must not be.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ManualClock } from '../../src/core/clock.js';
 import { isValidPrice } from '../../src/core/limits.js';
 import type { ScheduleState } from '../../src/core/types.js';
@@ -14,6 +14,7 @@ import {
   INVARIANTS,
   InvariantChecker,
   formatViolation,
+  isStorablePrice,
   type InvariantName,
 } from '../../src/simulate/faults/invariants.js';
 import type { FetchPricesResult, PriceSource } from '../../src/sources/types.js';
@@ -204,6 +205,51 @@ describe('InvariantChecker', () => {
     expect(v.seed).toBe(SEED);
     expect(v.atMs).toBeGreaterThanOrEqual(T0);
     expect(v.atMs).toBeLessThan(T0 + 60_000);
+  });
+
+  it('valid-price: the ceiling is exclusive and NaN, infinities, zero and negatives are refused', () => {
+    for (const p of [1e12, 1e15, 0, -1, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY])
+      expect(isStorablePrice(p), String(p)).toBe(false);
+    for (const p of [1e-12, 1, 999_999_999_999.9]) expect(isStorablePrice(p), String(p)).toBe(true);
+  });
+
+  // The service judges prices with core/limits' isValidPrice in the batch processor AND in the
+  // store, so one regression there passes both; a checker asking that function would pass it too.
+  it("valid-price: judged by the checker's own rule, so a regression in the service's isValidPrice shows", async () => {
+    vi.resetModules();
+    vi.doMock('../../src/core/limits.js', async (importOriginal) => ({
+      ...(await importOriginal<typeof import('../../src/core/limits.js')>()),
+      // The old rule: a ceiling of <= 1e12 let exactly 1e12 through.
+      isValidPrice: (v: unknown) => typeof v === 'number' && Number.isFinite(v) && v > 0 && v <= 1e12,
+    }));
+    try {
+      const limits = await import('../../src/core/limits.js');
+      expect(limits.isValidPrice(1e12)).toBe(true); // the mock is in place
+      const fresh = await import('../../src/simulate/faults/invariants.js');
+      const write = {
+        id: 0,
+        kind: 'batch' as const,
+        startMs: T0,
+        endMs: T0,
+        committed: true,
+        now: T0,
+        successes: [{ tokenId: 1, price: 1e12 }],
+        misses: [],
+        schedules: [],
+        deactivate: [],
+        fault: null,
+      };
+      const c = new fresh.InvariantChecker(
+        { seed: SEED, requestsPerMinute: RPM, minIntervalSeconds: MIN_INTERVAL_S, addressOf: mint },
+        { source: { log: [] }, store: { writes: [write] } },
+      );
+      expect(c.step().map((v) => [v.invariant, v.detail])).toEqual([
+        ['valid-price', 'token 1 stored 1000000000000 (write #0)'],
+      ]);
+    } finally {
+      vi.doUnmock('../../src/core/limits.js');
+      vi.resetModules();
+    }
   });
 
   it('request-window: calls faster than the plan are reported once per window', async () => {

@@ -20,7 +20,6 @@
  * recorders' arrays), so the runner can call it after every scheduler step at O(new records).
  * `finish()` adds the stall check, which needs the end of the run.
  */
-import { isValidPrice } from '../../core/limits.js';
 import { MAX_HINT_WAIT_MS } from '../../core/rate-limiter.js';
 import type { ScheduleState } from '../../core/types.js';
 import type { SourceLogEvent } from './faulty-source.js';
@@ -62,6 +61,17 @@ export interface InvariantOptions {
 export interface Recordings {
   source: { readonly log: readonly SourceLogEvent[] };
   store: { readonly writes: readonly StoreWriteRecord[] };
+}
+
+/**
+ * What may be stored: finite, > 0 and < 1e12 (the README's input limits). Written out here, not
+ * imported from core/limits.ts: the batch processor and the store both judge prices with that
+ * module's isValidPrice, so a regression there (the old rule let exactly 1e12 through) would pass
+ * a checker that asked the same function (test/sim/invariant-demos.test.ts re-introduces it).
+ */
+const PRICE_CEILING = 1e12;
+export function isStorablePrice(price: number): boolean {
+  return Number.isFinite(price) && price > 0 && price < PRICE_CEILING;
 }
 
 /** Served prices kept per mint: a stored price comes from the token's last few calls. */
@@ -228,7 +238,7 @@ export class InvariantChecker {
 
   private checkPrice(w: StoreWriteRecord, tokenId: number, price: number): void {
     this.checks['valid-price']++;
-    if (!isValidPrice(price)) {
+    if (!isStorablePrice(price)) {
       this.report('valid-price', w.now, `token ${tokenId} stored ${String(price)} (write #${w.id})`);
       return;
     }
