@@ -83,6 +83,15 @@ describe.runIf(hasPg)('three `start` processes on one PostgreSQL database', () =
     return (await res.json()) as ClusterView;
   }
 
+  /** token_refresh_budget_share from the instance's /metrics. */
+  async function budgetShare(inst: Instance): Promise<{ split: string; share: number }> {
+    const res = await fetch(`${inst.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN}` } });
+    expect(res.status).toBe(200);
+    const m = /^token_refresh_budget_share\{split="(\w+)"\} (\S+)$/m.exec(await res.text());
+    if (!m) throw new Error(`no token_refresh_budget_share in ${inst.id}'s /metrics`);
+    return { split: m[1]!, share: Number(m[2]) };
+  }
+
   /** Polls `inst`'s view until `ok` holds; returns the ms it took, or -1 after `ms`. */
   async function until(inst: Instance, ok: (v: ClusterView) => boolean, ms: number): Promise<number> {
     const t0 = Date.now();
@@ -137,6 +146,10 @@ describe.runIf(hasPg)('three `start` processes on one PostgreSQL database', () =
     const steadyFrom = Date.now();
     await sleep(40_000);
     const steadyTo = Date.now();
+    // Each plans with its equal-μ share of the plan (every curve published); together, the plan.
+    const shares = await Promise.all([a, b, c].map(budgetShare));
+    expect(shares.map((s) => s.split)).toEqual(['mu', 'mu', 'mu']);
+    expect(Math.abs(shares.reduce((t, s) => t + s.share, 0) - 1)).toBeLessThan(0.05);
 
     // kill -9 of a: its partitions are held again within 15 s; two instances hold all 64.
     const aParts = (await cluster(b)).instances.find((i) => i.id === 'i-a')!.partitions;

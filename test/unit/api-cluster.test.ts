@@ -93,4 +93,24 @@ describe('cluster metrics', () => {
     expect(sample(text, 'token_refresh_fenced_writes_total')).toBe(3);
     metrics.dispose();
   });
+
+  it('exports the budget share with how it was split, one series at a time', async () => {
+    const service = new FakeService(new FakeStore());
+    const metrics = new ApiMetrics(service, { defaultMetrics: false });
+    const cluster = { leasesHeld: 21, leaseChanges: 0, fencedWrites: 0 };
+    service.statusValue = {
+      ...service.statusValue,
+      cluster: { ...cluster, budgetShare: 0.33, budgetSplit: 'partitions' },
+    } as typeof service.statusValue;
+    let text = await metrics.scrape();
+    expect(text).toContain('token_refresh_budget_share{split="partitions"} 0.33');
+    service.statusValue = {
+      ...service.statusValue,
+      cluster: { ...cluster, budgetShare: 0.71, budgetSplit: 'mu' },
+    } as typeof service.statusValue;
+    text = await metrics.scrape();
+    expect(text).toContain('token_refresh_budget_share{split="mu"} 0.71');
+    expect(text).not.toContain('split="partitions"');
+    metrics.dispose();
+  });
 });
