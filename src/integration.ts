@@ -18,7 +18,7 @@ import { type Config, batchSpacingMs, defaultPriceUrl, loadConfig } from './conf
 import { createPriceSource, isMintAddress, type PriceSource } from './sources/index.js';
 import { PriceClient } from './sources/price-client.js';
 import { attachUpstreamLogging } from './sources/upstream-log.js';
-import { openStore } from './store/index.js';
+import { openStore, partitionOf } from './store/index.js';
 import { waitForDatabase } from './store/wait.js';
 import type { Store, TokenSettings } from './store/types.js';
 import { TokenRefreshScheduler, type Logger } from './scheduler/scheduler.js';
@@ -269,6 +269,15 @@ export class TokenRefreshIntegration implements ApiService {
     });
   }
 
+  /** Why a manual refresh of a token of another instance's partition is not done here. */
+  private servedElsewhere(address: string): string {
+    const p = partitionOf(address);
+    const owner = this.cluster?.leases.lastView?.leases.find((l) => l.partition === p)?.owner ?? null;
+    return owner && owner !== this.instanceId
+      ? `its partition ${p} is served by instance ${owner} of the cluster; refresh it there`
+      : `its partition ${p} is served by another instance of the cluster`;
+  }
+
   /** What the cluster's equal-μ budget split reads from this instance (optimal policy only). */
   private demandSource(config: Config): DemandSource | undefined {
     const policy = this.policy;
@@ -351,8 +360,13 @@ export class TokenRefreshIntegration implements ApiService {
         return { address, refreshed: false, price: row.price, changed: false, reason: 'token is inactive' };
       this.scheduler.applyRows([viewToState(row)]);
       if (!this.scheduler.tokens.has(row.id)) {
-        const reason = 'its partition is served by another instance of the cluster';
-        return { address, refreshed: false, price: row.price, changed: false, reason };
+        return {
+          address,
+          refreshed: false,
+          price: row.price,
+          changed: false,
+          reason: this.servedElsewhere(address),
+        };
       }
       id = row.id;
     }

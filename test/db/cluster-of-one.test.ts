@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initializeTokenRefresh } from '../../src/integration.js';
-import { openStore } from '../../src/store/index.js';
+import { openStore, partitionOf } from '../../src/store/index.js';
 import { backends, executorOf, type TestDatabase } from './backends.js';
 
 describe('cluster of one', () => {
@@ -24,7 +24,13 @@ describe('cluster of one', () => {
       expect(v.instances).toHaveLength(1);
       expect(v.instances[0]!.partitions).toEqual(Array.from({ length: 64 }, (_, i) => i));
       expect(v.budget).toEqual({ requestsPerMinute: trs.config.requestsPerMinute, usedLastMinute: 0 });
-      expect(trs.status().cluster).toEqual({ leasesHeld: 64, leaseChanges: 0, fencedWrites: 0 });
+      expect(trs.status().cluster).toEqual({
+        leasesHeld: 64,
+        leaseChanges: 0,
+        fencedWrites: 0,
+        budgetShare: 1,
+        budgetSplit: 'partitions',
+      });
     } finally {
       await trs.shutdown();
     }
@@ -68,6 +74,34 @@ describe.runIf(pgLane)('a given PostgreSQL store', () => {
       );
       expect(left.rows[0]!.n).toBe(0); // SIGTERM path: every lease released
     } finally {
+      await store.close();
+    }
+  });
+
+  it("a manual refresh of another instance's token names the instance that serves it", async () => {
+    const store = await openStore({ databaseUrl: db.url!, poolSize: 4 });
+    const address = 'So11111111111111111111111111111111111111112';
+    await store.upsertTokens([{ address, symbol: 'SOL', rank: 1 }], Date.now());
+    const opts = { store, env: {}, historyMaintenance: false } as const;
+    const first = await initializeTokenRefresh({
+      ...opts,
+      cluster: { instanceId: 'owner-1', leaseMs: 60_000 },
+    });
+    // The second joins while the first holds all 64 (a 60 s lease: no hand-over within the test).
+    const second = await initializeTokenRefresh({
+      ...opts,
+      cluster: { instanceId: 'other-2', leaseMs: 60_000 },
+    });
+    try {
+      expect(second.cluster!.leases.usablePartitions()).toEqual([]);
+      const r = await second.refreshToken(address);
+      expect(r.refreshed).toBe(false);
+      expect(r.reason).toBe(
+        `its partition ${partitionOf(address)} is served by instance owner-1 of the cluster; refresh it there`,
+      );
+    } finally {
+      await second.shutdown();
+      await first.shutdown();
       await store.close();
     }
   });
