@@ -223,7 +223,9 @@ export function registerSimulateCommand(program: Command): void {
         trace?.close();
       }
       if (flags.json) {
-        const extra = cluster ? { split: cluster.split, assign: cluster.assign, instances: result.instances } : {};
+        const extra = cluster
+          ? { split: cluster.split, assign: cluster.assign, instances: result.instances }
+          : {};
         process.stdout.write(JSON.stringify({ ...summarize(result), ...extra }) + '\n');
         return;
       }

@@ -30,11 +30,17 @@ export interface ClusterFlags {
  * nor --assign). --split or --assign alone run the cluster path with one instance: one scheduler
  * on the shared budget's slots, the reference the split is measured against.
  */
-export function clusterOptions(flags: { instances: string; split?: string; assign?: string }): ClusterFlags | null {
+export function clusterOptions(flags: {
+  instances: string;
+  split?: string;
+  assign?: string;
+}): ClusterFlags | null {
   const s = flags.instances.trim();
   const n = Number(s);
   if (s === '' || !Number.isInteger(n) || n < 1 || n > MAX_INSTANCES) {
-    throw new UsageError(`--instances: expected an integer 1..${MAX_INSTANCES}, got ${JSON.stringify(flags.instances)}`);
+    throw new UsageError(
+      `--instances: expected an integer 1..${MAX_INSTANCES}, got ${JSON.stringify(flags.instances)}`,
+    );
   }
   if (flags.split !== undefined && !(SPLIT_MODES as readonly string[]).includes(flags.split)) {
     throw new UsageError(`--split: expected one of ${SPLIT_MODES.join(', ')}, got ${flags.split}`);

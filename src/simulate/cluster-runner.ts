@@ -120,7 +120,10 @@ function checkOptions(o: ClusterSimOptions): { split: SplitMode; assign: AssignM
   const split = o.split ?? 'mu';
   const assign = o.assign ?? 'by-partition';
   if (!Number.isInteger(o.instances) || o.instances < 1 || o.instances > MAX_INSTANCES) {
-    throw new SimOptionsError('instances', `must be an integer 1..${MAX_INSTANCES}, got ${String(o.instances)}`);
+    throw new SimOptionsError(
+      'instances',
+      `must be an integer 1..${MAX_INSTANCES}, got ${String(o.instances)}`,
+    );
   }
   if (!SPLIT_MODES.includes(split)) {
     throw new SimOptionsError('split', `must be one of ${SPLIT_MODES.join(', ')}, got ${String(split)}`);
@@ -195,7 +198,10 @@ export async function runClusterSimulation(options: ClusterSimOptions): Promise<
     const id = `sim-${j + 1}`;
     const store = await seededStore(o, market, tiers, members[j]!);
     const budget = new SharedBudget({ store: budgetStore, clock, key: 'keyless', requestsPerMinute: rpm });
-    const balancer = new MuBalancer({ instanceId: id, fallbackShare: () => partitions[j]!.length / PARTITION_COUNT });
+    const balancer = new MuBalancer({
+      instanceId: id,
+      fallbackShare: () => partitions[j]!.length / PARTITION_COUNT,
+    });
     const limiter = new ClusterLimiter(budget, clock, rpm, () => balancer.share());
     const policy = buildPolicy(o, tiers, market);
     const inst: Instance = {

@@ -52,7 +52,12 @@ describe('simulate --instances', () => {
 
   it('by rank: the equal-μ split is within 1 % of one instance, the partition split clearly worse', async () => {
     const mu = await runClusterSimulation({ ...base, instances: 3, split: 'mu', assign: 'by-rank' });
-    const parts = await runClusterSimulation({ ...base, instances: 3, split: 'partitions', assign: 'by-rank' });
+    const parts = await runClusterSimulation({
+      ...base,
+      instances: 3,
+      split: 'partitions',
+      assign: 'by-rank',
+    });
     log('3, mu, by rank', mu);
     log('3, partitions, by rank', parts);
     for (const r of [one, mu, parts]) {
