@@ -39,7 +39,7 @@ describe('simulate --instances', () => {
   beforeAll(async () => {
     one = await runClusterSimulation({ ...base, instances: 1, split: 'partitions' });
     log('one instance', one);
-  }, 60_000);
+  }, 120_000);
 
   it('deals tokens by partition blocks or by rank', () => {
     const byRank = assignTokens(universe, 3, 'by-rank');
@@ -74,7 +74,7 @@ describe('simulate --instances', () => {
     // Measured (seed 4): one 0.2559 ± 0.0004, mu 0.2580 (+0.8 %), partitions 0.2842 (+11 %).
     expect(Math.abs(mu.J / one.J - 1)).toBeLessThan(0.01);
     expect(parts.J / one.J).toBeGreaterThan(1.08);
-  }, 120_000);
+  }, 240_000);
 
   it('by partition: both splits near one instance (the weight is spread evenly)', async () => {
     const mu = await runClusterSimulation({ ...base, instances: 3, split: 'mu' });
@@ -87,5 +87,5 @@ describe('simulate --instances', () => {
     expect(Math.abs(mu.J / parts.J - 1)).toBeLessThan(0.01);
     expect(mu.J / one.J).toBeLessThan(1.05);
     expect(parts.J / one.J).toBeLessThan(1.05);
-  }, 120_000);
+  }, 240_000);
 });
