@@ -10,9 +10,11 @@
  * GET /api/v1/cluster shows all 64 partitions held without it), then with 3 SIGTERM of another
  * (time until the last holds all 64). One instance is the baseline of the share column.
  *
- * Then the budget split in planner J (src/cluster/mu-split.ts): 10,000 tokens on three instances
- * with ranks 1–1,000 all on the first, at 25, 120 and 475 refreshes/s: one instance holding every
- * token, the split by equal μ, and the split by partition count (what `start` uses today).
+ * Then the budget split in simulated J (src/simulate/cluster-runner.ts: real schedulers on one
+ * shared virtual budget): 10,000 tokens, the top third by rank on the first of three instances, at
+ * 30, 144 and 570 rpm: one instance holding every token, the split by equal μ, and the split by
+ * partition count. BENCH_CLUSTER_ONLY=split runs only this part (no database, no processes);
+ * BENCH_CLUSTER_SPLIT_RPM (30,144,570) and BENCH_CLUSTER_SPLIT_DURATION_S (7200) size it.
  *
  * Options (env): BENCH_CLUSTER_RPM (3000), BENCH_CLUSTER_INSTANCES (1,2,3), BENCH_CLUSTER_TOKENS
  * (60000), BENCH_CLUSTER_WARMUP_S (20), BENCH_CLUSTER_WINDOW_S (60), BENCH_DATABASE_URL.
@@ -23,9 +25,8 @@ import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { demandCurve, splitBudget, type CurveOptions } from '../src/cluster/mu-split.js';
-import { planRefreshIntervals, type PlanColumns } from '../src/core/planner.js';
-import { sigmaFromDaily } from '../src/core/volatility.js';
+import { runClusterSimulation } from '../src/simulate/cluster-runner.js';
+import { generateUniverse } from '../src/simulate/index.js';
 import type { MarketRequestRecord } from '../src/market/request-log.js';
 import { startMarketProcess, type MarketProcess } from './market-process.js';
 import { withTempDatabase } from './pg-temp.js';
@@ -206,40 +207,57 @@ async function runCount(n: number, market: MarketProcess, csv: string): Promise<
   });
 }
 
-/** Planner J of one instance vs the equal-μ and by-count splits on an uneven three-way universe. */
-function splitJ(capacity: number): { single: number; balanced: number; naive: number } {
-  const o: CurveOptions = { deviation: 0.01, minIntervalSeconds: 15, maxIntervalSeconds: 3600 };
-  const cols = (ranks: number[]): PlanColumns => ({
-    weights: Float64Array.from(ranks, (r) =>
-      r <= 50 ? 1000 : r <= 200 ? 500 : r <= 1000 ? 100 : r <= 3000 ? 30 : 10,
-    ),
-    sigmas: Float64Array.from(ranks, (r) => sigmaFromDaily(0.02 + ((r * 37) % 149) / 100)),
-  });
-  const range = (a: number, b: number) => Array.from({ length: b - a + 1 }, (_, i) => a + i);
-  const inst = [
-    cols([...range(1, 1000), ...range(9001, 10000)]),
-    cols(range(1001, 5000)),
-    cols(range(5001, 9000)),
-  ];
-  const plan = (c: PlanColumns, cap: number) => planRefreshIntervals(c, { ...o, capacityPerSecond: cap });
-  const weightOf = (c: PlanColumns) => {
-    let t = 0;
-    for (let k = 0; k < c.weights.length; k++) t += c.weights[k]!;
-    return t;
+/** Seconds of virtual time per split run (BENCH_CLUSTER_SPLIT_DURATION_S), the first quarter not measured. */
+const SPLIT_DURATION_S = Number(process.env.BENCH_CLUSTER_SPLIT_DURATION_S ?? 7200);
+/** Plans of the split runs: 25, 120 and 475 refreshes/s at 50 ids a request (the analytic table's). */
+const SPLIT_RPMS = (process.env.BENCH_CLUSTER_SPLIT_RPM ?? '30,144,570').split(',').map(Number);
+
+/**
+ * Simulated J (runClusterSimulation: real schedulers on one shared virtual budget) of one instance
+ * holding every token, three instances split by equal μ, and three split by partition count,
+ * 10,000 tokens, the top third by rank on the first instance, σ 2–150 % a day independent of rank.
+ */
+async function splitJ(rpm: number): Promise<{ single: number; balanced: number; naive: number; se: number }> {
+  const universe = generateUniverse({ n: 10_000, seed: 21, profile: 'flat' }).map((r) => ({
+    ...r,
+    sigma_daily: 0.02 + ((r.rank! * 37) % 149) / 100,
+  }));
+  const base = {
+    universe,
+    requestsPerMinute: rpm,
+    durationSeconds: SPLIT_DURATION_S,
+    warmupSeconds: SPLIT_DURATION_S / 4,
+    policy: 'optimal' as const,
+    seed: 21,
+    assign: 'by-rank' as const,
   };
-  const joint = (shares: number[]) =>
-    inst.reduce((s, c, j) => s + weightOf(c) * plan(c, shares[j]!).J, 0) /
-    inst.reduce((s, c) => s + weightOf(c), 0);
-  const all = cols(range(1, 10000));
-  const split = splitBudget(
-    inst.map((c) => demandCurve(c, o)),
-    capacity,
+  const single = await runClusterSimulation({ ...base, instances: 1, split: 'partitions' });
+  const balanced = await runClusterSimulation({ ...base, instances: 3, split: 'mu' });
+  const naive = await runClusterSimulation({ ...base, instances: 3, split: 'partitions' });
+  log(
+    `split runs at ${rpm} rpm: ${((single.wallMs + balanced.wallMs + naive.wallMs) / 1000).toFixed(0)} s wall`,
   );
-  return {
-    single: plan(all, capacity).J,
-    balanced: joint(split.shares),
-    naive: joint(inst.map(() => capacity / 3)),
-  };
+  return { single: single.J, balanced: balanced.J, naive: naive.J, se: single.J_stderr };
+}
+
+async function printSplit(): Promise<void> {
+  console.log(
+    `\nBudget split over three instances, simulated J (lower is better), 10,000 tokens, ranks 1–3,334 on one, ${SPLIT_DURATION_S / 3600} h virtual:`,
+  );
+  console.log('| requests/min | one instance (± s.e.) | split by equal μ | split by partition count |');
+  console.log('|---|---|---|---|');
+  for (const rpm of SPLIT_RPMS) {
+    const j = await splitJ(rpm);
+    const pct = (v: number) => `${((v / j.single - 1) * 100).toFixed(2)} %`;
+    console.log(
+      `| ${rpm} | ${j.single.toFixed(4)} (± ${j.se.toFixed(4)}) | ${j.balanced.toFixed(4)} (${pct(j.balanced)}) | ${j.naive.toFixed(4)} (${pct(j.naive)}) |`,
+    );
+  }
+}
+
+if (process.env.BENCH_CLUSTER_ONLY === 'split') {
+  await printSplit();
+  process.exit(0);
 }
 
 const dir = mkdtempSync(path.join(tmpdir(), 'trs-cluster-'));
@@ -275,15 +293,4 @@ for (const r of rows) {
       `${ms(r.failoverMs)} | ${ms(r.handoverMs)} |`,
   );
 }
-console.log(
-  '\nBudget split over three instances, planner J (lower is better), 10,000 tokens, ranks 1–1,000 on one:',
-);
-console.log('| refreshes/s | one instance | split by equal μ | split by partition count (start today) |');
-console.log('|---|---|---|---|');
-for (const capacity of [25, 120, 475]) {
-  const j = splitJ(capacity);
-  const pct = (v: number) => `${((v / j.single - 1) * 100).toFixed(2)} %`;
-  console.log(
-    `| ${capacity} | ${j.single.toFixed(4)} | ${j.balanced.toFixed(4)} (${pct(j.balanced)}) | ${j.naive.toFixed(4)} (${pct(j.naive)}) |`,
-  );
-}
+await printSplit();

@@ -18,6 +18,9 @@ import {
   type UniverseRow,
 } from '../simulate/index.js';
 import { runSimulateFaults } from './simulate-faults.js';
+import { clusterOptions, printCluster, simulateCluster } from './simulate-instances.js';
+import type { InstanceFigures } from '../simulate/cluster-runner.js';
+import type { SimOptions, SimulateAllResult } from '../simulate/index.js';
 import { UsageError } from './util.js';
 
 interface SimulateFlags {
@@ -36,6 +39,9 @@ interface SimulateFlags {
   trace?: string;
   faults?: boolean;
   runs?: string;
+  instances: string;
+  split?: string;
+  assign?: string;
 }
 
 /** "6h", "90m", "45s", "1d", "1.5h" or plain seconds → seconds. */
@@ -171,17 +177,25 @@ export function registerSimulateCommand(program: Command): void {
     .option('--trace <file>', 'write t,address for every refresh of the chosen policy')
     .option('--faults', 'fault explorer: the real scheduler under seeded faults, invariants checked')
     .option('--runs <n>', 'with --faults: seeded runs (seed, seed+1, ...), default 20')
+    .option('--instances <n>', 'instances on one shared budget (1..16)', '1')
+    .option('--split <mode>', 'with --instances: each share by mu (equal μ) or partitions (count)')
+    .option('--assign <mode>', 'with --instances: tokens by-partition or by-rank (top ranks on the first)')
     .action(async (flags: SimulateFlags, cmd: Command) => {
-      if (flags.faults) return runSimulateFaults(flags, cmd);
+      const cluster = clusterOptions(flags);
+      if (flags.faults) {
+        if (cluster) throw new UsageError('--instances, --split and --assign: not with --faults');
+        return runSimulateFaults(flags, cmd);
+      }
       if (!POLICY_NAMES.includes(flags.policy as PolicyName)) {
         throw new UsageError(`--policy: expected one of ${POLICY_NAMES.join(', ')}, got ${flags.policy}`);
       }
       const seed = parseNumber(flags.seed, '--seed', { min: 0, integer: true, max: 2 ** 32 - 1 });
       const universe = loadUniverse(flags, seed);
       const trace = flags.trace !== undefined ? new TraceWriter(flags.trace) : null;
-      let result;
+      let result: SimulateAllResult & { instances?: InstanceFigures[] };
       try {
-        result = await simulateAll({
+        const run = cluster ? (o: SimOptions) => simulateCluster(o, cluster) : simulateAll;
+        result = await run({
           universe,
           requestsPerMinute: parseNumber(flags.requestsPerMinute, '--requests-per-minute', {
             min: 1,
@@ -209,7 +223,10 @@ export function registerSimulateCommand(program: Command): void {
         trace?.close();
       }
       if (flags.json) {
-        process.stdout.write(JSON.stringify(summarize(result)) + '\n');
+        const extra = cluster
+          ? { split: cluster.split, assign: cluster.assign, instances: result.instances }
+          : {};
+        process.stdout.write(JSON.stringify({ ...summarize(result), ...extra }) + '\n');
         return;
       }
       const m = result.main;
@@ -221,5 +238,8 @@ export function registerSimulateCommand(program: Command): void {
           ) +
           '\n',
       );
+      if (cluster && result.instances) {
+        process.stdout.write(printCluster(result.instances, result.main.J, cluster) + '\n');
+      }
     });
 }

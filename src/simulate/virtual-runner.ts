@@ -43,10 +43,10 @@ import {
 /** Virtual second 0 (any fixed epoch; the store wants epoch ms). */
 export const SIM_T0 = Date.UTC(2026, 0, 1);
 /** Steps at one virtual instant before the run is declared stuck (a busy loop in the service). */
-const MAX_STEPS_AT_ONE_TIME = 100_000;
+export const MAX_STEPS_AT_ONE_TIME = 100_000;
 
 /** A MemoryStore that reports each committed batch write (the market's stored prices follow). */
-class CommitObservedStore extends MemoryStore {
+export class CommitObservedStore extends MemoryStore {
   onCommit: ((batch: RefreshBatchWrite) => void) | null = null;
 
   override async writeRefreshResults(batch: RefreshBatchWrite): Promise<RefreshBatchWriteResult> {
@@ -57,9 +57,9 @@ class CommitObservedStore extends MemoryStore {
 }
 
 /** Every queued continuation has run: the microtask queue drains before a macrotask. */
-const idle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+export const idle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-function buildPolicy(
+export function buildPolicy(
   o: ReturnType<typeof resolveOptions>,
   tiers: readonly TierDef[],
   market: Market,

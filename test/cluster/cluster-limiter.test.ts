@@ -54,6 +54,22 @@ describe('ClusterLimiter', () => {
     expect(limiter.usedLastMinute()).toBe(0);
   });
 
+  it("paces this instance's batches at its own turns: spacing / share, 0.9 of it after the last ask", async () => {
+    // Without turns an instance with a third of the plan formed a batch at once and waited for a
+    // slot with the few tokens due then: 7 % fewer refreshes than one instance (cluster-limiter.ts).
+    const { clock, limiter, client } = setup(() => 1 / 3);
+    const period = 60_000 / (0.96 * 600);
+    expect(limiter.spacingMs).toBeCloseTo(3 * period, 9);
+    const t0 = clock.now();
+    expect(limiter.nextAvailableAt()).toBe(t0);
+    const first = client.fetchPrices([testMint(1)]);
+    await clock.advanceAsync(0);
+    await first;
+    expect(limiter.nextAvailableAt()).toBeCloseTo(t0 + 0.9 * 3 * period, 6);
+    await clock.advanceAsync(0.9 * 3 * period);
+    expect(limiter.nextAvailableAt()).toBeCloseTo(clock.now(), 6);
+  });
+
   it('does not send a batch whose partition is no longer provable when its slot comes up', async () => {
     const { clock, client, calls } = setup(() => 1);
     const usable = new Set([5]);

@@ -103,6 +103,66 @@ describe('token-refresh simulate', () => {
     await expect(run(['--bogus'])).rejects.toThrow(/unknown option/);
   });
 
+  it('--instances 3 --split mu --assign by-rank --json: the same object plus split and per-instance figures; the trace covers every instance', async () => {
+    const trace = join(dir, 'trace-3.csv');
+    await program().parseAsync(
+      [
+        'simulate',
+        '--tokens',
+        '300',
+        '--requests-per-minute',
+        '6',
+        '--duration',
+        '30m',
+        '--warmup',
+        '10m',
+      ].concat(['--instances', '3', '--split', 'mu', '--assign', 'by-rank', '--json', '--trace', trace]),
+      { from: 'user' },
+    );
+    expect(out).toHaveLength(1);
+    const r = JSON.parse(out[0]!) as Record<string, unknown> & {
+      instances: Record<string, unknown>[];
+      baselines: Record<string, Record<string, unknown>>;
+    };
+    for (const k of ['policy', 'J', 'J_star', 'ratio', 'requests', 'refreshes']) expect(r).toHaveProperty(k);
+    expect(r.baselines.uniform).toHaveProperty('J');
+    expect(r.split).toBe('mu');
+    expect(r.assign).toBe('by-rank');
+    expect(r.instances).toHaveLength(3);
+    const keys = [
+      'instance',
+      'tokens',
+      'partitions',
+      'weight_share',
+      'requests',
+      'refreshes',
+      'share_mean',
+      'share_end',
+      'J',
+      'mode',
+    ];
+    for (const i of r.instances) expect(Object.keys(i).sort()).toEqual([...keys].sort());
+    expect(r.instances.map((i) => i.tokens)).toEqual([100, 100, 100]);
+    expect(r.instances.reduce((s, i) => s + (i.requests as number), 0)).toBe(r.requests);
+    expect(r.instances.reduce((s, i) => s + (i.refreshes as number), 0)).toBe(r.refreshes);
+    expect(readFileSync(trace, 'utf8').trim().split('\n').length - 1).toBe(r.refreshes);
+  }, 60_000);
+
+  it('--instances, --split and --assign: bad values and --faults are usage errors', async () => {
+    const run = (args: string[]) =>
+      program().parseAsync(['simulate', '--tokens', '50', ...args], { from: 'user' });
+    await expect(run(['--instances', '0'])).rejects.toThrow(/--instances: expected an integer 1\.\.16/);
+    await expect(run(['--instances', '17'])).rejects.toThrow(UsageError);
+    await expect(run(['--instances', '2.5'])).rejects.toThrow(UsageError);
+    await expect(run(['--instances', '3', '--split', 'equal'])).rejects.toThrow(
+      /--split: expected one of mu, partitions/,
+    );
+    await expect(run(['--instances', '3', '--assign', 'random'])).rejects.toThrow(
+      /--assign: expected one of/,
+    );
+    await expect(run(['--faults', '--instances', '3'])).rejects.toThrow(/not with --faults/);
+  });
+
   it('parses durations', () => {
     expect(parseDuration('6h', '--duration')).toBe(21_600);
     expect(parseDuration('90m', '--duration')).toBe(5400);
