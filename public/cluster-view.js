@@ -2,14 +2,12 @@
 // requests in the last minute against the plan, its planner multiplier μ and heartbeat age, the
 // cluster's budget use, and this instance's planned share of the plan (from the live status).
 // Reads GET /api/v1/insight/cluster (public, cached 2 s by the server) every 5 s.
-import { fmtAgo, fmtInt, fmtPct, fmtRanges, fmtSci } from './format.js';
+import { clusterSummary, instanceRows } from './cluster-rows.js';
+import { fmtPct } from './format.js';
 
 const $ = (id) => document.getElementById(id);
 const REFRESH_MS = 5000;
-const MAX_RANGES = 6; // e.g. '0–9, 12, 14–20, …': keeps the row on one line of the table
 const SPLIT_TEXT = { mu: 'split by equal μ', partitions: 'split by partition count' };
-
-const plural = (n, word) => `${fmtInt(n)} ${word}${n === 1 ? '' : 's'}`;
 
 function cell(text, cls, testId) {
   const td = document.createElement('td');
@@ -31,37 +29,34 @@ function shareBar(share) {
   return bar;
 }
 
-function instanceRow(inst, view, now) {
-  const plan = view.budget.requestsPerMinute;
-  const share = plan > 0 && inst.requestsPerMinute !== null ? inst.requestsPerMinute / plan : null;
+function instanceRow(r) {
   const tr = document.createElement('tr');
   tr.dataset.testid = 'cluster-row';
-  tr.dataset.instance = inst.id;
-  const self = inst.id === view.instanceId;
-  if (self) tr.className = 'self';
-  const id = cell(inst.id, 'addr', 'cluster-id');
-  if (self) {
+  tr.dataset.instance = r.id;
+  if (r.self) tr.className = 'self';
+  const id = cell(r.id, 'addr', 'cluster-id');
+  if (r.self) {
     const mark = document.createElement('span');
     mark.className = 'self-mark';
     mark.dataset.testid = 'cluster-self';
     mark.textContent = 'this instance';
     id.append(' ', mark);
   }
-  const ranges = cell(fmtRanges(inst.partitions, MAX_RANGES), 'ranges', 'cluster-ranges');
-  ranges.title = fmtRanges(inst.partitions);
-  const shareCell = cell('', 'share', 'cluster-plan-share');
+  const ranges = cell(r.ranges, 'ranges', 'cluster-ranges');
+  ranges.title = r.allRanges;
+  const share = cell('', 'share', 'cluster-plan-share');
   const label = document.createElement('span');
-  label.textContent = fmtPct(share);
-  shareCell.append(shareBar(share), label);
-  if (share !== null) shareCell.dataset.value = String(share);
+  label.textContent = r.shareText;
+  share.append(shareBar(r.share), label);
+  if (r.share !== null) share.dataset.value = String(r.share);
   tr.append(
     id,
-    cell(fmtInt(inst.partitions.length), 'num', 'cluster-partitions'),
+    cell(r.partitions, 'num', 'cluster-partitions'),
     ranges,
-    cell(fmtInt(inst.requestsPerMinute), 'num', 'cluster-rpm'),
-    shareCell,
-    cell(fmtSci(inst.mu), 'num', 'cluster-mu'),
-    cell(fmtAgo(inst.heartbeatAt, now), 'num', 'cluster-heartbeat'),
+    cell(r.rpm, 'num', 'cluster-rpm'),
+    share,
+    cell(r.mu, 'num', 'cluster-mu'),
+    cell(r.heartbeat, 'num', 'cluster-heartbeat'),
   );
   return tr;
 }
@@ -74,21 +69,16 @@ export function createClusterView() {
 
   function render() {
     if (!view) return;
-    const now = view.at + (Date.now() - loadedAt);
-    const held = new Set(view.instances.flatMap((i) => i.partitions)).size;
+    const sum = clusterSummary(view);
     const summary = $('cluster-summary');
-    summary.textContent = `${plural(view.instances.length, 'instance')} · ${fmtInt(held)} of ${fmtInt(view.partitionCount)} partitions`;
-    summary.classList.toggle('bad', held < view.partitionCount);
-    const { requestsPerMinute: plan, usedLastMinute: used } = view.budget;
-    const usage = plan > 0 ? used / plan : null;
-    $('cluster-budget').textContent = `${fmtInt(used)} / ${fmtInt(plan)} requests/min (${fmtPct(usage)})`;
+    summary.textContent = sum.text;
+    summary.classList.toggle('bad', sum.unserved > 0);
+    $('cluster-budget').textContent = sum.budget;
     const bar = $('cluster-budget-bar');
-    bar.style.width = `${Math.min(100, Math.max(0, (usage || 0) * 100))}%`;
-    bar.classList.toggle('hot', (usage || 0) > 0.95);
-    const rows = [...view.instances]
-      .sort((a, b) => a.id.localeCompare(b.id))
-      .map((inst) => instanceRow(inst, view, now));
-    $('cluster-table').tBodies[0].replaceChildren(...rows);
+    bar.style.width = `${Math.min(100, Math.max(0, (sum.usage || 0) * 100))}%`;
+    bar.classList.toggle('hot', (sum.usage || 0) > 0.95);
+    const now = view.at + (Date.now() - loadedAt);
+    $('cluster-table').tBodies[0].replaceChildren(...instanceRows(view, now).map(instanceRow));
   }
 
   async function load() {
