@@ -13,6 +13,7 @@ import {
   smoother,
   TIER_COLORS,
 } from './format.js';
+import { createClusterView } from './cluster-view.js';
 import { createTokenView } from './token-view.js';
 
 const $ = (id) => document.getElementById(id);
@@ -23,6 +24,7 @@ const state = { batches: 0, prices: 0, events: [], ws: null, retry: 0, lastStatu
 const samples = []; // { t, staleness, usage, tiers, projected }
 let insight = null;
 const smooth = smoother(30_000);
+const clusterView = createClusterView();
 
 const setText = (id, text) => {
   const el = $(id);
@@ -166,6 +168,7 @@ function renderStatus(s) {
     errEl.textContent = `last error ${fmtAgo(s.lastError.at, s.now)}: ${s.lastError.message}`;
   } else errEl.hidden = true;
   renderTiers(s.tiers || [], t);
+  clusterView.status(s.cluster);
   if (t - state.lastSampleAt >= SAMPLE_MS) {
     state.lastSampleAt = t;
     const tiers = {};
@@ -400,3 +403,4 @@ loadHistory().then(() => {
   loadInsight();
 });
 loadTokens();
+clusterView.start();

@@ -47,6 +47,55 @@ export function fmtRate(r) {
   return r >= 9.95 ? fmtInt(r) : r.toFixed(1);
 }
 
+/**
+ * Partition numbers as compact ranges: [0, 1, …, 20, 63] → '0–20, 63'. Past `maxRanges` runs the
+ * rest is counted, not listed: an instance holding every other partition of 64 would otherwise
+ * print 32 numbers in a table cell.
+ */
+export function fmtRanges(nums, maxRanges = Infinity) {
+  const sorted = [...new Set(nums)].filter(Number.isInteger).sort((a, b) => a - b);
+  const runs = [];
+  for (let i = 0; i < sorted.length;) {
+    let j = i;
+    while (j + 1 < sorted.length && sorted[j + 1] === sorted[j] + 1) j++;
+    runs.push(j === i ? `${sorted[i]}` : `${sorted[i]}–${sorted[j]}`);
+    i = j + 1;
+  }
+  if (runs.length === 0) return 'none';
+  if (runs.length <= maxRanges) return runs.join(', ');
+  return `${runs.slice(0, maxRanges).join(', ')}, … ${runs.length - maxRanges} more`;
+}
+
+const SUPERSCRIPT = {
+  '-': '⁻',
+  0: '⁰',
+  1: '¹',
+  2: '²',
+  3: '³',
+  4: '⁴',
+  5: '⁵',
+  6: '⁶',
+  7: '⁷',
+  8: '⁸',
+  9: '⁹',
+};
+
+/**
+ * A value that spans decades (the planner's multiplier μ): three significant digits, as
+ * 2.41×10⁻⁷ outside 0.01..10,000 where plain digits would be a row of zeros.
+ */
+export function fmtSci(x) {
+  if (missing(x)) return '–';
+  const a = Math.abs(x);
+  if (a === 0 || (a >= 0.01 && a < 10_000)) return String(Number(x.toPrecision(3)));
+  const [mantissa, exp] = x.toExponential(2).split('e');
+  const power = String(Number(exp))
+    .split('')
+    .map((c) => SUPERSCRIPT[c])
+    .join('');
+  return `${Number(mantissa)}×10${power}`;
+}
+
 /** Daily volatility as a percentage a day. */
 export const fmtSigma = (d) => (missing(d) ? '–' : `${fmtPct(d)}/day`);
 

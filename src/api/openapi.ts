@@ -59,6 +59,15 @@ const clusterSchema = {
   },
 };
 
+const publicClusterSchema = {
+  ...clusterSchema,
+  required: [...clusterSchema.required, 'at'],
+  properties: {
+    ...clusterSchema.properties,
+    at: { type: 'number', description: 'epoch ms the view was read (it is reused for 2 s)' },
+  },
+};
+
 const adminErrors = {
   '401': err('No `Authorization: Bearer` admin token was sent'),
   '403': err('Wrong admin token, cross-origin request, or admin routes disabled'),
@@ -269,6 +278,20 @@ export function buildOpenApiDocument(version = '0.1.0'): Record<string, unknown>
           responses: {
             '200': json(anyObject, '`{ resolutionMs, samples }`, oldest first'),
             '400': err('Malformed `since` or an unknown parameter'),
+          },
+        },
+      },
+      '/api/v1/insight/cluster': {
+        get: {
+          summary:
+            "The dashboard's read-only copy of GET /api/v1/cluster (no admin token: it holds no " +
+            'secret), read at most once per 2 s whatever the number of callers, with `at`, the epoch ' +
+            'ms it was read',
+          responses: {
+            '200': json(publicClusterSchema, 'The cluster, as read at `at`'),
+            '400': err('An unknown query parameter'),
+            '404': err('This service does not report a cluster'),
+            '503': err('The cluster could not be read (database); retried after 2 s'),
           },
         },
       },

@@ -32,6 +32,8 @@ const FILES: Record<string, { file: string | null; type: string }> = {
   '/app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
   '/charts.js': { file: 'charts.js', type: 'text/javascript; charset=utf-8' },
   '/token-view.js': { file: 'token-view.js', type: 'text/javascript; charset=utf-8' },
+  '/cluster-view.js': { file: 'cluster-view.js', type: 'text/javascript; charset=utf-8' },
+  '/cluster-rows.js': { file: 'cluster-rows.js', type: 'text/javascript; charset=utf-8' },
   '/format.js': { file: 'format.js', type: 'text/javascript; charset=utf-8' },
   '/style.css': { file: 'style.css', type: 'text/css; charset=utf-8' },
   '/favicon.svg': { file: 'favicon.svg', type: 'image/svg+xml' },

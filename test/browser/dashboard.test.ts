@@ -6,8 +6,9 @@
  * WebSocket and its live numbers change; once the policy has settled the tiers show different
  * intervals, staleness is above zero and "what the policy buys" shows the optimal J below tiered
  * and round-robin; every chart has drawn points; a token's view shows its price history; a reload
- * keeps the charts' history; the CSP blocks nothing the page needs. Saves
- * test-results/dashboard.png and test-results/token-view.png.
+ * keeps the charts' history; the Instances panel shows the demo as one instance holding all 64
+ * partitions with its share of the plan; the CSP blocks nothing the page needs. Saves
+ * test-results/dashboard.png, test-results/token-view.png and test-results/instances.png.
  *
  * This test waits on real time (the demo runs on the system clock) with generous polling limits
  * for a loaded 2-core machine, but never asserts a timing.
@@ -93,6 +94,33 @@ describe.runIf(FOUND !== null)('dashboard in headless Chromium', () => {
     const laterBatches = await changed(() => text(page, 'batches-count'), batches, 'batches-count');
     expect(Number(laterBatches.replace(/,/g, ''))).toBeGreaterThan(Number(batches.replace(/,/g, '')));
   }, 120_000);
+
+  it('shows the instances panel: one instance holding all 64 partitions, its requests as a share of the plan', async () => {
+    const panel = page.getByTestId('cluster-panel');
+    await panel.waitFor({ state: 'visible', timeout: 30_000 });
+    expect(await text(page, 'cluster-summary')).toBe('1 instance · 64 of 64 partitions');
+    const rows = page.locator('[data-testid="cluster-row"]');
+    expect(await rows.count()).toBe(1);
+    const res = await fetch(`${demo.apiUrl}/api/v1/insight/cluster`);
+    const { instanceId } = (await res.json()) as { instanceId: string };
+    expect(await rows.first().getAttribute('data-instance')).toBe(instanceId);
+    expect(await text(page, 'cluster-self')).toBe('this instance');
+    expect(await text(page, 'cluster-partitions')).toBe('64');
+    expect(await text(page, 'cluster-ranges')).toBe('0–63');
+    // the demo sends on the keyless plan (30/min): its share of the plan becomes visible
+    await expect
+      .poll(async () => Number((await attr(page, 'cluster-plan-share', 'data-value')) || 0), SETTLE)
+      .toBeGreaterThan(0);
+    const rpm = Number(await text(page, 'cluster-rpm'));
+    expect(await text(page, 'cluster-plan-share')).toMatch(/^\d+(\.\d)? %$/);
+    expect(Number(await attr(page, 'cluster-plan-share', 'data-value'))).toBeLessThanOrEqual(1);
+    expect(await text(page, 'cluster-budget')).toMatch(/^\d+ \/ 30 requests\/min \(/);
+    expect(rpm).toBeGreaterThan(0);
+    expect(await text(page, 'cluster-share')).toBe('100.0 %');
+    expect(await attr(page, 'cluster-share', 'data-value')).toBe('1');
+    expect(await text(page, 'cluster-split')).toBe('split by partition count');
+    await page.getByTestId('cluster-panel').screenshot({ path: 'test-results/instances.png' });
+  }, 200_000);
 
   it('once the policy settles: different intervals per tier, staleness above zero, optimal J below tiered and round-robin', async () => {
     const intervals = () =>

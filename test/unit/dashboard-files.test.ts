@@ -36,7 +36,16 @@ describe('dashboard files', () => {
 
   it('serves every script, module and stylesheet the page references, uPlot included', async () => {
     const urls = referencedUrls();
-    expect(urls).toEqual(expect.arrayContaining(['/app.js', '/format.js', '/charts.js', '/token-view.js']));
+    expect(urls).toEqual(
+      expect.arrayContaining([
+        '/app.js',
+        '/format.js',
+        '/charts.js',
+        '/token-view.js',
+        '/cluster-view.js',
+        '/cluster-rows.js',
+      ]),
+    );
     expect(urls).toContain('/vendor/uPlot.iife.min.js');
     expect(urls.every((u) => u.startsWith('/'))).toBe(true); // same origin only: no CDN
     for (const url of urls) {
