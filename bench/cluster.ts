@@ -13,7 +13,8 @@
  * Then the budget split in simulated J (src/simulate/cluster-runner.ts: real schedulers on one
  * shared virtual budget): 10,000 tokens, the top third by rank on the first of three instances, at
  * 30, 144 and 570 rpm: one instance holding every token, the split by equal μ, and the split by
- * partition count. BENCH_CLUSTER_ONLY=split runs only this part (no database, no processes);
+ * partition count. BENCH_CLUSTER_ONLY=split runs only this part (no database, no processes),
+ * BENCH_CLUSTER_ONLY=processes only the processes;
  * BENCH_CLUSTER_SPLIT_RPM (30,144,570) and BENCH_CLUSTER_SPLIT_DURATION_S (7200) size it.
  *
  * Options (env): BENCH_CLUSTER_RPM (3000), BENCH_CLUSTER_INSTANCES (1,2,3), BENCH_CLUSTER_TOKENS
@@ -293,4 +294,4 @@ for (const r of rows) {
       `${ms(r.failoverMs)} | ${ms(r.handoverMs)} |`,
   );
 }
-await printSplit();
+if (process.env.BENCH_CLUSTER_ONLY !== 'processes') await printSplit();
