@@ -210,9 +210,26 @@ export class SharedBudget {
     return this.refilling;
   }
 
+  /**
+   * Most slots one reservation takes (default the plan's maximum). An instance that sends at its
+   * own turns, slower than the cluster's pace, caps it so the last slot of a chunk is not used
+   * later than maxLatenessMs / 2 (ClusterLimiter).
+   */
+  set chunkCap(cap: number) {
+    this.cap = Math.max(1, Math.min(this.maxChunk, Math.floor(cap)));
+    this.chunk = Math.min(this.chunk, this.cap);
+  }
+  private cap = Infinity;
+
+  /** Slot lateness beyond which a reserved slot is dropped unused. */
+  get latenessLimitMs(): number {
+    return this.maxLatenessMs;
+  }
+
   private async reserve(): Promise<void> {
     if (this.wastedSinceRefill > 0) this.chunk = Math.max(1, Math.floor(this.chunk / 2));
-    else if (this.usedSinceRefill >= this.chunk) this.chunk = Math.min(this.maxChunk, this.chunk * 2);
+    else if (this.usedSinceRefill >= this.chunk)
+      this.chunk = Math.min(this.maxChunk, this.cap, this.chunk * 2);
     this.usedSinceRefill = 0;
     this.wastedSinceRefill = 0;
     const t0 = this.clock.now();
