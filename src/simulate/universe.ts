@@ -185,9 +185,12 @@ export interface GenerateUniverseOptions {
 const BASE58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz';
 
 function address(rng: Rng): string {
-  let s = '';
-  for (let i = 0; i < 44; i++) s += BASE58[Math.floor(rng.next() * 58)];
-  return s;
+  // One flat string: appending 44 characters built a 44-deep rope, which each later use (the
+  // scheduler's and the market's Map lookups, the mint check's regex) reached through an extra
+  // object; every such lookup runs once per refresh, 10M times in a 600 rpm run.
+  const chars = new Array<string>(44);
+  for (let i = 0; i < 44; i++) chars[i] = BASE58[Math.floor(rng.next() * 58)]!;
+  return chars.join('');
 }
 
 export function generateUniverse(opts: GenerateUniverseOptions): UniverseRow[] {

@@ -226,6 +226,9 @@ export class PriceClient {
    */
   async fetchPrices(mints: readonly string[], opts: FetchPricesOptions = {}): Promise<FetchPricesResult> {
     const ids = checkMints(mints, Number.MAX_SAFE_INTEGER, 'PriceClient');
+    // One request (the scheduler's batches are never larger): its answer as it is, not copied
+    // into a merged one (a Map entry per quote; 10M quotes in a 6 h simulation at 600 rpm).
+    if (ids.length > 0 && ids.length <= this.source.maxIdsPerRequest) return this.fetchPart(ids, opts);
     const merged: FetchPricesResult = { quotes: new Map(), missing: [], invalid: [], rateLimit: null };
     for (let i = 0; i < ids.length; i += this.source.maxIdsPerRequest) {
       const part = await this.fetchPart(ids.slice(i, i + this.source.maxIdsPerRequest), opts);
@@ -271,12 +274,19 @@ export class PriceClient {
     callerSignal: AbortSignal | undefined,
     ticket: CircuitTicket,
   ): Promise<FetchPricesResult> {
-    const timeout = new AbortController();
-    const timer = this.wall.setTimeout(
-      () => timeout.abort(new SourceTimeoutError(this.timeoutMs)),
-      this.timeoutMs,
-    );
-    const signal = callerSignal ? AbortSignal.any([callerSignal, timeout.signal]) : timeout.signal;
+    // One controller aborted by the timeout or by the caller's signal. AbortSignal.any() did
+    // this with a WeakRef and a finalizer per request hung on the caller's long-lived signal:
+    // 2-3 % of a 600 rpm simulation's CPU (Node 20), for a listener removed in `finally` here.
+    const abort = new AbortController();
+    let timedOut: SourceTimeoutError | null = null;
+    const timer = this.wall.setTimeout(() => {
+      timedOut = new SourceTimeoutError(this.timeoutMs);
+      abort.abort(timedOut);
+    }, this.timeoutMs);
+    const onCallerAbort = (): void => abort.abort(callerSignal!.reason);
+    if (callerSignal?.aborted) onCallerAbort();
+    else callerSignal?.addEventListener('abort', onCallerAbort, { once: true });
+    const signal = abort.signal;
     const started = this.wall.now();
     this.active++;
     this.counters.requests++;
@@ -297,12 +307,12 @@ export class PriceClient {
       return result;
     } catch (raw) {
       let err = raw;
-      if (callerSignal?.aborted && !timeout.signal.aborted) {
+      if (callerSignal?.aborted && timedOut === null) {
         outcome = 'aborted';
         this.counters.aborted++;
         throw err;
       }
-      if (timeout.signal.aborted && !(err instanceof SourceTimeoutError)) err = timeout.signal.reason;
+      if (timedOut !== null && !(err instanceof SourceTimeoutError)) err = timedOut;
       outcome = this.recordFailure(err, ticket);
       message = err instanceof Error ? err.message : String(err);
       if (outcome !== 'error' && !tooLarge(err)) this.noteFailure(outcome);
@@ -310,6 +320,7 @@ export class PriceClient {
       throw err;
     } finally {
       this.wall.clearTimeout(timer);
+      callerSignal?.removeEventListener('abort', onCallerAbort);
       this.active--;
       const durationMs = this.wall.now() - started;
       this.latencyTotal += durationMs;

@@ -160,16 +160,23 @@ export class MemoryStore implements Store {
     const pageSize = checkPageSize(opts.pageSize);
     const partitions = checkPartitions(opts.partitions);
     if (partitions && partitions.length === 0) return;
-    // Keyset pages, as the SQL: each page is read when asked for, after the last id seen.
-    let after = 0;
+    // Keyset pages, as the SQL: each page is read when asked for, after the last id seen. One
+    // live iterator in id order (ids only grow, so insertion order is id order; a token added
+    // between pages comes later, as its id does): a page visits the rows it returns and the
+    // inactive ones between them, where a copy and filter of every row per page made 1M tokens
+    // in 100 pages visit 100M rows.
+    const set = partitions ? new Set(partitions) : null;
+    const rows = this.db.tokens.values();
     for (;;) {
-      const page = this.rows(partitions)
-        .filter((t) => t.is_active && t.id > after)
-        .slice(0, pageSize)
-        .map((t) => this.withState(t));
+      const page: TokenWithState[] = [];
+      for (let r = rows.next(); !r.done; r = rows.next()) {
+        const t = r.value;
+        if (!t.is_active || (set !== null && !set.has(t.partition))) continue;
+        page.push(this.withState(t));
+        if (page.length === pageSize) break;
+      }
       this.open('loadActiveTokens');
       if (page.length === 0) return;
-      after = page[page.length - 1].id;
       yield page;
       if (page.length < pageSize) return;
     }

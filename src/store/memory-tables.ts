@@ -25,6 +25,13 @@ import type { TokenDoc } from './validate.js';
 export interface TokenRow extends Token {
   partition: number;
   change_seq: number;
+  /**
+   * The token's rows of `prices` and `schedules` (the very objects those Maps hold), so a batch
+   * write reaches them from the token row it updates anyway: two Map lookups fewer per refresh,
+   * each a cache miss at 10k tokens (the simulator writes 10M refreshes in a 600 rpm run).
+   */
+  priceRow: PriceRow | null;
+  scheduleRow: ScheduleState | null;
 }
 
 export interface PriceRow {
@@ -91,6 +98,17 @@ export class MemoryDatabase {
   }
 }
 
+/**
+ * The metadata of a row that has none (`{}`), shared and frozen: a batch write asks every row
+ * whether its metadata holds a `last_error` to clear, and for this one the answer needs no read
+ * of a per-row object (one cache miss per refresh in the simulator's 10M). Metadata is only ever
+ * replaced, never edited in place; the freeze makes an in-place edit throw.
+ */
+export const NO_METADATA: Record<string, unknown> = Object.freeze({});
+
+/** The misses of a batch that has none (nearly every one): no Map per batch. Never written. */
+const NO_MISSES = new Map<number, string | null>();
+
 /** Epoch ms as the SQL stores and returns it (timestamptz, read back rounded to ms). */
 export const ms = (v: number): number => Math.round(v);
 
@@ -110,15 +128,40 @@ export function checkTokensExist(db: MemoryDatabase, op: string, table: string, 
   if (missing.length) throw foreignKeyError(op, table, missing);
 }
 
+/** checkTokensExist over rows' tokenId, with no id array built when every token exists. */
+function checkRowsExist(
+  db: MemoryDatabase,
+  op: string,
+  table: string,
+  rows: readonly { tokenId: number }[],
+): void {
+  for (const r of rows) {
+    if (!db.tokens.has(r.tokenId)) {
+      checkTokensExist(
+        db,
+        op,
+        table,
+        rows.map((x) => x.tokenId),
+      );
+    }
+  }
+}
+
+/** Write a token's schedule; the token exists (checked by the caller). */
 export function putSchedule(db: MemoryDatabase, s: ScheduleState): void {
   // Updated in place: the simulator writes ~10M schedules a run, one object each would be garbage.
-  const row = db.schedules.get(s.tokenId) ?? ({ tokenId: s.tokenId } as ScheduleState);
+  const t = db.tokens.get(s.tokenId)!;
+  let row = t.scheduleRow;
+  if (row === null) {
+    row = { tokenId: s.tokenId } as ScheduleState;
+    db.schedules.set(s.tokenId, row);
+    t.scheduleRow = row;
+  }
   row.nextDueAt = ms(s.nextDueAt);
   row.consecutiveFailures = s.consecutiveFailures;
   row.failingSince = s.failingSince === null ? null : ms(s.failingSince);
   row.sigma = s.sigma;
   row.sigmaSamples = s.sigmaSamples;
-  db.schedules.set(s.tokenId, row);
 }
 
 /** WRITE_BATCH over the tables; `batch` was validated (validate.ts validateBatch). */
@@ -129,24 +172,14 @@ export function applyBatch(
 ): RefreshBatchWriteResult {
   const { successes: ok, misses, schedules, deactivate } = batch;
   const op = 'writeRefreshResults';
-  const missReason = new Map<number, string | null>();
+  const missReason = misses.length + deactivate.length > 0 ? new Map<number, string | null>() : NO_MISSES;
   for (const m of misses) missReason.set(m.tokenId, m.reason);
   for (const id of deactivate) if (!missReason.has(id)) missReason.set(id, null);
   if (ok.length === 0 && schedules.length === 0 && missReason.size === 0) return { changed: [], written: 0 };
   // Checks first (the statement's foreign keys and its guard), then the writes.
-  checkTokensExist(
-    db,
-    op,
-    'token_prices',
-    ok.map((s) => s.tokenId),
-  );
-  checkTokensExist(
-    db,
-    op,
-    'token_schedule',
-    schedules.map((s) => s.tokenId),
-  );
-  const unknown = [...missReason.keys()].filter((id) => !db.tokens.has(id));
+  checkRowsExist(db, op, 'token_prices', ok);
+  checkRowsExist(db, op, 'token_schedule', schedules);
+  const unknown = missReason.size ? [...missReason.keys()].filter((id) => !db.tokens.has(id)) : [];
   if (unknown.length) {
     const cause = Object.assign(
       new Error(`unknown token id(s) in misses/deactivate: ${unknown.sort((a, b) => a - b).join(', ')}`),
@@ -158,7 +191,8 @@ export function applyBatch(
   const now = ms(batch.now);
   const changed: PriceChange[] = [];
   for (const s of ok) {
-    const old = db.prices.get(s.tokenId);
+    const t = db.tokens.get(s.tokenId)!;
+    const old = t.priceRow;
     const oldPrice = old?.price ?? null;
     if (oldPrice !== s.price) changed.push({ tokenId: s.tokenId, oldPrice, newPrice: s.price });
     const base = old?.history_price ?? null;
@@ -179,14 +213,16 @@ export function applyBatch(
     row.block_id = s.blockId;
     row.updated_at = now;
     row.history_price = recorded ? s.price : base;
-    if (!old) db.prices.set(s.tokenId, row);
-    const t = db.tokens.get(s.tokenId)!;
+    if (!old) {
+      db.prices.set(s.tokenId, row);
+      t.priceRow = row;
+    }
     t.last_refresh_attempt = now;
     t.last_refresh_success = now;
     if (oldPrice !== s.price) t.last_price_change = now;
-    if ('last_error' in t.refresh_metadata) {
+    if (t.refresh_metadata !== NO_METADATA && 'last_error' in t.refresh_metadata) {
       const { last_error: _e, last_error_at: _a, ...rest } = t.refresh_metadata;
-      t.refresh_metadata = rest;
+      t.refresh_metadata = Object.keys(rest).length === 0 ? NO_METADATA : rest;
     }
   }
   for (const s of schedules) putSchedule(db, s);
@@ -274,11 +310,13 @@ export function applyUpsert(
       last_refresh_attempt: null,
       last_refresh_success: null,
       last_price_change: null,
-      refresh_metadata: {},
+      refresh_metadata: NO_METADATA,
       created_at: t,
       updated_at: t,
       partition: doc.partition as number,
       change_seq: ++db.changeSeq,
+      priceRow: null,
+      scheduleRow: null,
     };
     db.tokens.set(newId, row);
     db.byAddress.set(address, newId);

@@ -141,9 +141,47 @@ export function checkObservation(o: PriceObservation, i: number): void {
   }
 }
 
+/**
+ * Whether checkObservation accepts `o`, without building a field name: a batch write checks
+ * every row, ~10M rows in a 6 h simulation at 600 rpm, and the names (`successes[i].price`, …)
+ * are only needed for the error. checkObservation, run on a row this rejects, names the problem.
+ */
+function observationOk(o: PriceObservation): boolean {
+  return (
+    isInt(o.tokenId) &&
+    o.tokenId >= 1 &&
+    isValidPrice(o.price) &&
+    (o.change24h === null || (typeof o.change24h === 'number' && Number.isFinite(o.change24h))) &&
+    (o.liquidity === null || (typeof o.liquidity === 'number' && Number.isFinite(o.liquidity))) &&
+    (o.blockId === null || (isInt(o.blockId) && o.blockId >= 0)) &&
+    typeof o.source === 'string' &&
+    o.source.length > 0 &&
+    o.source.length <= 64
+  );
+}
+
+const isEpochMs = (v: unknown): boolean => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+
+/** Whether checkSchedule accepts `s` (as observationOk, for the schedules of a batch). */
+function scheduleOk(s: ScheduleState): boolean {
+  return (
+    isInt(s.tokenId) &&
+    s.tokenId >= 1 &&
+    isEpochMs(s.nextDueAt) &&
+    isInt(s.consecutiveFailures) &&
+    s.consecutiveFailures >= 0 &&
+    s.consecutiveFailures <= INT32_MAX &&
+    (s.failingSince === null || isEpochMs(s.failingSince)) &&
+    (s.sigma === null || (typeof s.sigma === 'number' && Number.isFinite(s.sigma) && s.sigma >= 0)) &&
+    isInt(s.sigmaSamples) &&
+    s.sigmaSamples >= 0 &&
+    s.sigmaSamples <= INT32_MAX
+  );
+}
+
 export function checkSchedule(s: ScheduleState, field: string): void {
   checkId(s.tokenId, `${field}.tokenId`);
-  const ms = (v: unknown): boolean => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+  const ms = isEpochMs;
   if (!ms(s.nextDueAt))
     throw new StoreInputError(`${field}.nextDueAt`, `${field}.nextDueAt must be epoch ms`);
   if (!isInt(s.consecutiveFailures) || s.consecutiveFailures < 0 || s.consecutiveFailures > INT32_MAX) {
@@ -163,14 +201,19 @@ export function checkSchedule(s: ScheduleState, field: string): void {
   }
 }
 
-function checkUnique(ids: number[], field: string): void {
+function checkUnique<T>(rows: readonly T[], idOf: (row: T) => number, field: string): Set<number> {
   const seen = new Set<number>();
-  for (const id of ids) {
+  for (const row of rows) {
+    const id = idOf(row);
     if (seen.has(id))
       throw new StoreInputError(field, `${field}: token ${id} appears twice; send each token once per batch`);
     seen.add(id);
   }
+  return seen;
 }
+
+const idOfRow = (r: { tokenId: number }): number => r.tokenId;
+const idItself = (id: number): number => id;
 
 export function validateBatch(batch: RefreshBatchWrite): void {
   if (batch === null || typeof batch !== 'object')
@@ -179,29 +222,23 @@ export function validateBatch(batch: RefreshBatchWrite): void {
   for (const key of ['successes', 'misses', 'schedules', 'deactivate'] as const) {
     if (!Array.isArray(batch[key])) throw new StoreInputError(key, `batch.${key} must be an array`);
   }
-  batch.successes.forEach(checkObservation);
+  batch.successes.forEach((o, i) => {
+    if (!observationOk(o)) checkObservation(o, i);
+  });
   batch.misses.forEach((m, i) => {
     checkId(m.tokenId, `misses[${i}].tokenId`);
     if (typeof m.reason !== 'string' || m.reason.length === 0) {
       throw new StoreInputError(`misses[${i}].reason`, `misses[${i}].reason must be a non-empty string`);
     }
   });
-  batch.schedules.forEach((s, i) => checkSchedule(s, `schedules[${i}]`));
+  batch.schedules.forEach((s, i) => {
+    if (!scheduleOk(s)) checkSchedule(s, `schedules[${i}]`);
+  });
   batch.deactivate.forEach((id, i) => checkId(id, `deactivate[${i}]`));
-  checkUnique(
-    batch.successes.map((s) => s.tokenId),
-    'successes',
-  );
-  checkUnique(
-    batch.misses.map((m) => m.tokenId),
-    'misses',
-  );
-  checkUnique(
-    batch.schedules.map((s) => s.tokenId),
-    'schedules',
-  );
-  checkUnique(batch.deactivate, 'deactivate');
-  const ok = new Set(batch.successes.map((s) => s.tokenId));
+  const ok = checkUnique(batch.successes, idOfRow, 'successes');
+  checkUnique(batch.misses, idOfRow, 'misses');
+  checkUnique(batch.schedules, idOfRow, 'schedules');
+  checkUnique(batch.deactivate, idItself, 'deactivate');
   for (const m of batch.misses) {
     if (ok.has(m.tokenId)) {
       throw new StoreInputError('misses', `token ${m.tokenId} is both a success and a miss in one batch`);

@@ -71,6 +71,33 @@ export interface DemandSample {
 /** Members of a tier whose σ always count in its cohort median (beyond them, a sample). */
 const PRIOR_EXACT_MEMBERS = 4_096;
 
+/**
+ * propose()'s answer: one object per refresh, where a closure over the same values cost three
+ * (the closure, its context and the answer; 290 bytes a refresh in a 600 rpm simulation).
+ */
+class JumpProposal implements ObservationProposal {
+  readonly sigma: number | null;
+  readonly sigmaSamples: number;
+  private applied = false;
+
+  constructor(
+    private readonly jumps: JumpTracker,
+    private readonly id: number,
+    private readonly dtSeconds: number,
+    next: SigmaState,
+    readonly jump: boolean,
+  ) {
+    this.sigma = next.sigma;
+    this.sigmaSamples = next.sigmaSamples;
+  }
+
+  apply(): void {
+    if (this.applied) return;
+    this.applied = true;
+    this.jumps.record(this.id, this.dtSeconds, this.jump);
+  }
+}
+
 export class OptimalPolicy implements RefreshPolicy {
   readonly name = 'optimal' as const;
   readonly deviation: number;
@@ -119,21 +146,9 @@ export class OptimalPolicy implements RefreshPolicy {
    */
   propose(token: PolicyToken, r: number, dtSeconds: number): ObservationProposal {
     const prior = this.priorSigma(token);
-    const id = token.id;
     const jump = this.jumps.isJump(r, dtSeconds, this.estimator.estimate(token, prior));
     const next = this.estimator.observeReturn(token, r, dtSeconds, prior);
-    const jumps = this.jumps;
-    let applied = false;
-    return {
-      sigma: next.sigma,
-      sigmaSamples: next.sigmaSamples,
-      jump,
-      apply(): void {
-        if (applied) return;
-        applied = true;
-        jumps.record(id, dtSeconds, jump);
-      },
-    };
+    return new JumpProposal(this.jumps, token.id, dtSeconds, next, jump);
   }
 
   /** Same as observe(), from the old and new prices. */
@@ -166,10 +181,8 @@ export class OptimalPolicy implements RefreshPolicy {
 
   /** The σ the plan uses for the token: its estimate shrunk toward its cohort prior. */
   sigma(token: PolicyToken): number {
-    return this.estimator.estimate(
-      { sigma: token.sigma, sigmaSamples: token.sigmaSamples },
-      this.priorSigma(token),
-    );
+    // The token is a SigmaState (sigma, sigmaSamples): no copy per call (twice per refresh).
+    return this.estimator.estimate(token, this.priorSigma(token));
   }
 
   /** The multiplier of the last re-plan (0 when everything fits at the minimum interval). */
