@@ -52,9 +52,18 @@ interface Instance {
 interface ClusterView {
   instances: { id: string; partitions: number[] }[];
 }
+/** token_refresh_budget_share from an instance's /metrics: its planned share and how it was split. */
+async function budgetShare(inst: Instance): Promise<{ share: number; split: string }> {
+  const res = await fetch(`${inst.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN}` } });
+  const m = /^token_refresh_budget_share\{split="(\w+)"\} (\S+)$/m.exec(await res.text());
+  return m ? { split: m[1]!, share: Number(m[2]) } : { split: 'none', share: Number.NaN };
+}
+
 interface Row {
   instances: number;
   requestsPerMinute: number;
+  /** Mints per request in the measured window (50 = every request full). */
+  idsPerRequest: number;
   ofPlan: number;
   worstWindow: number;
   http429: number;
@@ -154,6 +163,11 @@ async function runCount(n: number, market: MarketProcess, csv: string): Promise<
       const from = Date.now();
       await sleep(WINDOW_S * 1000);
       const to = Date.now();
+      const shares = await Promise.all(insts.map(budgetShare));
+      log(
+        `${n} instance(s): planned shares ${shares.map((x) => `${(x.share * 100).toFixed(1)} % (${x.split})`).join(', ')}; ` +
+          `sum ${(shares.reduce((t, x) => t + x.share, 0) * 100).toFixed(1)} %`,
+      );
       let failoverMs: number | null = null;
       let handoverMs: number | null = null;
       if (n >= 2) {
@@ -186,12 +200,15 @@ async function runCount(n: number, market: MarketProcess, csv: string): Promise<
         }
       }
       const reqs = (await market.requests(since)).filter((r) => r.path.startsWith('/price/'));
-      const inWindow = reqs.filter((r) => r.t >= from && r.t < to).length;
+      const windowReqs = reqs.filter((r) => r.t >= from && r.t < to);
+      const inWindow = windowReqs.length;
       const rpm = (inWindow * 60_000) / (to - from);
+      const idsPerMinute = (windowReqs.reduce((t, r) => t + r.ids, 0) * 60_000) / (to - from);
       return {
         instances: n,
         requestsPerMinute: rpm,
         ofPlan: rpm / RPM,
+        idsPerRequest: inWindow > 0 ? idsPerMinute / rpm : 0,
         worstWindow: worstWindow(reqs),
         http429: reqs.filter((r) => r.status === 429).length,
         failoverMs,
@@ -283,13 +300,13 @@ console.log(
   `\n${RPM} requests/min plan, ${TOKENS.toLocaleString('en')} tokens, ${WINDOW_S} s measured after ${WARMUP_S} s\n`,
 );
 console.log(
-  '| instances | requests/min | share of plan | × 1 instance | worst 60 s window | 429s | failover after kill -9 | handover after SIGTERM |',
+  '| instances | requests/min | share of plan | ids per request | × 1 instance | worst 60 s window | 429s | failover after kill -9 | handover after SIGTERM |',
 );
-console.log('|---|---|---|---|---|---|---|---|');
+console.log('|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) {
   const ms = (v: number | null) => (v === null ? '–' : `${(v / 1000).toFixed(1)} s`);
   console.log(
-    `| ${r.instances} | ${r.requestsPerMinute.toFixed(0)} | ${(r.ofPlan * 100).toFixed(1)} % | ` +
+    `| ${r.instances} | ${r.requestsPerMinute.toFixed(0)} | ${(r.ofPlan * 100).toFixed(1)} % | ${r.idsPerRequest.toFixed(1)} | ` +
       `${(r.requestsPerMinute / base.requestsPerMinute).toFixed(2)} | ${r.worstWindow} of ${RPM} | ${r.http429} | ` +
       `${ms(r.failoverMs)} | ${ms(r.handoverMs)} |`,
   );

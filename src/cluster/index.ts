@@ -35,7 +35,7 @@ export {
 export { MemoryLeaseStore } from './memory-lease-store.js';
 export { planRound, type RoundPlan } from './lease-plan.js';
 export { assertLeases, FencedWriteError, type PartitionEpoch } from './fencing.js';
-export { resolveInstanceId, resolveLeaseMs } from './instance.js';
+export { resolveBudgetSplit, resolveInstanceId, resolveLeaseMs, type BudgetSplitMode } from './instance.js';
 export { listenForCluster, CLUSTER_CHANNEL, BUDGET_CHANNEL, type NotificationClient } from './notify.js';
 export {
   DEMAND_POINTS,

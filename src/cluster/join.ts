@@ -10,10 +10,11 @@ import type { Clock } from '../core/clock.js';
 import type { Logger } from '../scheduler/scheduler.js';
 import { PgStore } from '../store/pg-store.js';
 import type { Store } from '../store/types.js';
-import { resolveInstanceId, resolveLeaseMs } from './instance.js';
+import { type BudgetSplitMode, resolveBudgetSplit, resolveInstanceId, resolveLeaseMs } from './instance.js';
 import { CLUSTER_PARTITIONS, ClusterMember, type ClusterStatus } from './member.js';
 
-export type ClusterOption = boolean | { instanceId?: string; leaseMs?: number };
+export type ClusterOption =
+  boolean | { instanceId?: string; leaseMs?: number; budgetSplit?: BudgetSplitMode };
 
 export interface JoinInput {
   store: Store;
@@ -39,6 +40,7 @@ export function joinCluster(i: JoinInput): { member: ClusterMember | null; insta
     clock: i.clock,
     instanceId,
     leaseMs: o.leaseMs ?? resolveLeaseMs(i.env),
+    budgetSplit: o.budgetSplit ?? resolveBudgetSplit(i.env),
     apiKey: i.apiKey,
     requestsPerMinute: i.requestsPerMinute,
     logger: i.logger,

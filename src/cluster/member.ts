@@ -18,6 +18,7 @@ import { budgetKey, SqlBudgetStore } from './budget-store.js';
 import { ClusterLimiter } from './cluster-limiter.js';
 import { SqlLeaseStore } from './lease-store.js';
 import { LeaseManager } from './leases.js';
+import type { BudgetSplitMode } from './instance.js';
 import { decodeCurve, encodeCurve, MuBalancer } from './mu-balancer.js';
 import type { DemandCurve } from './mu-split.js';
 import { listenForCluster } from './notify.js';
@@ -61,6 +62,8 @@ export interface ClusterMemberOptions {
   logger?: Logger;
   /** The planner's multiplier, published with the heartbeat (null when the policy has none). */
   mu?: () => number | null;
+  /** How this instance's share of the plan is found (instance.ts resolveBudgetSplit); default partitions. */
+  budgetSplit?: BudgetSplitMode;
 }
 
 /** GET /api/v1/cluster. */
@@ -173,13 +176,14 @@ export class ClusterMember {
   }
 
   /**
-   * Feed lease changes to the scheduler. Call once, before start(). With `demand`, the
-   * instance plans with its equal-μ share of the budget (mu-balancer.ts); without, by partitions.
+   * Feed lease changes to the scheduler. Call once, before start(). With `demand` and the `mu`
+   * budget split, the instance plans with its equal-μ share of the budget (mu-balancer.ts);
+   * otherwise by partitions.
    */
   attach(target: PartitionTarget, mu?: () => number | null, demand?: DemandSource): void {
     this.target = target;
     if (mu) this.muOf = mu;
-    if (demand) {
+    if (demand && this.o.budgetSplit === 'mu') {
       this.demand = demand;
       this.leases.on('round', ({ view }) => void this.rebalance(view.live));
     }

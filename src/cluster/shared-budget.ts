@@ -76,6 +76,8 @@ export function chunkFor(requestsPerMinute: number, utilisation = 0.96, windowMs
 }
 
 const RETRY_MIN_MS = 250;
+/** How soon to look again while a reservation is on its way (a round trip is 1–5 ms). */
+const REFILL_POLL_MS = 5;
 const RETRY_MAX_MS = 5000;
 const LOCAL_BACKOFF_AFTER = 3;
 
@@ -154,13 +156,33 @@ export class SharedBudget {
     return Math.min(30_000, 2000 * 2 ** Math.min(this.backoffSteps - 1, 30));
   }
 
-  /** Earliest local time a request could start as far as this instance knows (>= now). */
+  /**
+   * Earliest local time a request could start as far as this instance knows (>= now). While a
+   * reservation is on its way and no slot is held, a few ms from now: ask again then.
+   */
   nextAvailableAt(): number {
     const now = this.clock.now();
     this.dropLate(now);
     const hold = Math.max(this.holdUntil, this.localBackoffUntil);
     const first = this.slots.find((s) => s >= hold);
+    if (first === undefined && this.refilling && hold <= now) return now + REFILL_POLL_MS;
     return Math.max(now, hold, first ?? now);
+  }
+
+  /**
+   * Whether a reserved slot may be used now. When none is held, this starts a reservation and
+   * says no, so the caller forms its batch when the slot it will ride is due. A batch formed
+   * before its slot was reserved could wait up to the 3-chunk look-ahead with only the tokens
+   * due when it was formed (simulate --instances: 45.5 ids a request instead of 49.4).
+   */
+  slotReady(): boolean {
+    const now = this.clock.now();
+    this.dropLate(now);
+    if (Math.max(this.holdUntil, this.localBackoffUntil) > now) return false;
+    const next = this.slots[0];
+    if (next !== undefined) return next <= now;
+    void this.refill();
+    return false;
   }
 
   private dropLate(now: number): void {
@@ -210,26 +232,9 @@ export class SharedBudget {
     return this.refilling;
   }
 
-  /**
-   * Most slots one reservation takes (default the plan's maximum). An instance that sends at its
-   * own turns, slower than the cluster's pace, caps it so the last slot of a chunk is not used
-   * later than maxLatenessMs / 2 (ClusterLimiter).
-   */
-  set chunkCap(cap: number) {
-    this.cap = Math.max(1, Math.min(this.maxChunk, Math.floor(cap)));
-    this.chunk = Math.min(this.chunk, this.cap);
-  }
-  private cap = Infinity;
-
-  /** Slot lateness beyond which a reserved slot is dropped unused. */
-  get latenessLimitMs(): number {
-    return this.maxLatenessMs;
-  }
-
   private async reserve(): Promise<void> {
     if (this.wastedSinceRefill > 0) this.chunk = Math.max(1, Math.floor(this.chunk / 2));
-    else if (this.usedSinceRefill >= this.chunk)
-      this.chunk = Math.min(this.maxChunk, this.cap, this.chunk * 2);
+    else if (this.usedSinceRefill >= this.chunk) this.chunk = Math.min(this.maxChunk, this.chunk * 2);
     this.usedSinceRefill = 0;
     this.wastedSinceRefill = 0;
     const t0 = this.clock.now();

@@ -77,7 +77,13 @@ export interface SchedulerOptions {
 }
 
 /** The part of a limiter the scheduler reads (RateLimiter, or the cluster's share of a budget). */
-export type SchedulerLimiter = Pick<RateLimiter, 'effectiveMaxRequests' | 'nextAvailableAt' | 'spacingMs'>;
+export type SchedulerLimiter = Pick<RateLimiter, 'effectiveMaxRequests' | 'nextAvailableAt' | 'spacingMs'> & {
+  /**
+   * A limiter that reserves slots ahead (the cluster's shared budget): true when a reserved slot
+   * is due now; false starts the reservation, and the batch is formed when its slot is due.
+   */
+  slotReady?(): boolean;
+};
 
 export class TokenRefreshScheduler {
   readonly events: TypedEmitter<SchedulerEvents>;
@@ -533,6 +539,14 @@ export class TokenRefreshScheduler {
     const now = this.now();
     if (this.o.limiter.nextAvailableAt() > now) return 0;
     if (this.o.breaker.state === 'open' && (this.o.breaker.retryAt() ?? 0) > now) return 0;
+    // A limiter that reserves ahead reserves only when something is due: a cycle run for a delta
+    // load or a re-plan would otherwise reserve a slot nothing rides, lost to the whole cluster.
+    if (this.o.limiter.slotReady) {
+      const due =
+        this.manual.hasReady(this.inFlightIds) ||
+        (!this.paused && (this.book.peekNextDueAt() ?? Infinity) <= now);
+      if (!due || !this.o.limiter.slotReady()) return 0;
+    }
     if (!(await this.gate.allow())) return 0;
     const size = this.batcher.size;
     const window = size * SPREAD_REQUESTS;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/config.js';
-import { resolveInstanceId, resolveLeaseMs } from '../../src/cluster/instance.js';
+import { resolveBudgetSplit, resolveInstanceId, resolveLeaseMs } from '../../src/cluster/instance.js';
 import type { ClusterView, LeaseRow } from '../../src/cluster/lease-store.js';
 import { planRound } from '../../src/cluster/lease-plan.js';
 
@@ -124,5 +124,13 @@ describe('instance id and lease length from the environment', () => {
       /^TOKEN_REFRESH_LEASE_SECONDS: /,
     );
     expect(() => resolveLeaseMs({ TOKEN_REFRESH_LEASE_SECONDS: 'ten' })).toThrow(ConfigError);
+  });
+
+  it('reads TOKEN_REFRESH_BUDGET_SPLIT (partitions by default, or mu)', () => {
+    expect(resolveBudgetSplit({})).toBe('partitions');
+    expect(resolveBudgetSplit({ TOKEN_REFRESH_BUDGET_SPLIT: 'mu' })).toBe('mu');
+    expect(() => resolveBudgetSplit({ TOKEN_REFRESH_BUDGET_SPLIT: 'μ' })).toThrow(
+      /^TOKEN_REFRESH_BUDGET_SPLIT: /,
+    );
   });
 });

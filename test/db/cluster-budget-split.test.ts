@@ -63,6 +63,7 @@ describe.each(sqlBackends)('the budget split between instances on $kind', (backe
       leaseMs: 60_000,
       apiKey: null,
       requestsPerMinute: 600,
+      budgetSplit: 'mu',
     });
   const target = { gainPartitions: async (p: readonly number[]) => p.length, losePartitions: async () => {} };
 
@@ -99,6 +100,29 @@ describe.each(sqlBackends)('the budget split between instances on $kind', (backe
     } finally {
       await a.stop();
       await b.stop();
+    }
+  });
+
+  it('by partitions unless the mu split is asked for (TOKEN_REFRESH_BUDGET_SPLIT), curve or not', async () => {
+    const clock = new ManualClock(Date.now());
+    const a = new ClusterMember({
+      queryable: executorOf(store),
+      databaseUrl: null,
+      clock,
+      instanceId: 'default-a',
+      leaseMs: 60_000,
+      apiKey: null,
+      requestsPerMinute: 600,
+    });
+    const demand = new FakeDemand(A);
+    a.attach(target, undefined, demand);
+    try {
+      await a.leases.tick();
+      await a.leases.tick();
+      expect(a.balancer.mode).toBe('partitions');
+      expect(demand.curves).toBe(0);
+    } finally {
+      await a.stop();
     }
   });
 
