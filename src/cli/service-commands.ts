@@ -95,8 +95,13 @@ export function registerServiceCommands(program: Command): void {
     async (o: Record<string, unknown>) => {
       const config = loadConfig(process.env, flagsToConfig(o), flagName);
       // Several instances on one PostgreSQL database (ignored on the embedded database).
-      const { resolveInstanceId, resolveLeaseMs } = await import('../cluster/instance.js');
-      const cluster = { instanceId: resolveInstanceId(process.env), leaseMs: resolveLeaseMs(process.env) };
+      const { resolveBudgetSplit, resolveInstanceId, resolveLeaseMs } =
+        await import('../cluster/instance.js');
+      const cluster = {
+        instanceId: resolveInstanceId(process.env),
+        leaseMs: resolveLeaseMs(process.env),
+        budgetSplit: resolveBudgetSplit(process.env),
+      };
       const { startApiServer } = await import('../api/server.js');
       const { assertSafeBinding } = await import('../api/auth.js');
       const { initializeTokenRefresh } = await import('../integration.js');

@@ -52,6 +52,21 @@ describe('usage errors name the flag', () => {
     expect(stderr).toMatch(/^token-refresh: PORT: invalid value "abc"/);
   });
 
+  it.each([
+    ['TOKEN_REFRESH_BUDGET_SPLIT', 'even'],
+    ['TOKEN_REFRESH_LEASE_SECONDS', '1'],
+    ['TOKEN_REFRESH_INSTANCE_ID', 'a b'],
+  ])(
+    'start with a bad cluster variable %s=%s exits 2 naming it, before anything starts',
+    async (name, value) => {
+      vi.stubEnv(name, value);
+      const { code, stderr } = await cli(['start']);
+      expect(code).toBe(2);
+      expect(stderr.trim().split('\n')).toHaveLength(1);
+      expect(stderr).toMatch(new RegExp(`^token-refresh: ${name}: `));
+    },
+  );
+
   it('a good flag over a bad variable wins; a bad flag over a good variable is named as the flag', () => {
     expect(loadConfig({ PORT: 'abc' }, { port: '9100' }, flagName).port).toBe(9100);
     expect(() => loadConfig({ PORT: '9100' }, { port: 'abc' }, flagName)).toThrow(/^--port: /);
