@@ -11,14 +11,33 @@ import type { ManualClock } from '../core/clock.js';
 import { CircuitBreaker } from '../core/circuit-breaker.js';
 import type { RefreshPolicy } from '../core/policy.js';
 import { requestConcurrency } from '../core/rate-limiter.js';
-import type { TierDef } from '../core/types.js';
+import type { RefreshBatchWrite, RefreshBatchWriteResult, TierDef } from '../core/types.js';
 import { TokenRefreshScheduler, type SchedulerLimiter } from '../scheduler/scheduler.js';
 import { PriceClient, type LimiterPort } from '../sources/price-client.js';
 import type { PriceSource } from '../sources/types.js';
+import { MemoryStore } from '../store/memory-store.js';
 import type { Market } from './market.js';
 import type { Measurement } from './measure.js';
 import { type ResolvedSimOptions, SimInvariantError, SimOptionsError } from './options.js';
-import { CommitObservedStore, idle, MAX_STEPS_AT_ONE_TIME, SIM_T0 } from './virtual-runner.js';
+
+/** Virtual second 0 (any fixed epoch; the store wants epoch ms). */
+export const SIM_T0 = Date.UTC(2026, 0, 1);
+/** Steps at one virtual instant before the run is declared stuck (a busy loop in the service). */
+export const MAX_STEPS_AT_ONE_TIME = 100_000;
+
+/** A MemoryStore that reports each committed batch write (the market's stored prices follow). */
+export class CommitObservedStore extends MemoryStore {
+  onCommit: ((batch: RefreshBatchWrite) => void) | null = null;
+
+  override async writeRefreshResults(batch: RefreshBatchWrite): Promise<RefreshBatchWriteResult> {
+    const res = await super.writeRefreshResults(batch);
+    this.onCommit?.(batch);
+    return res;
+  }
+}
+
+/** Every queued continuation has run: the microtask queue drains before a macrotask. */
+export const idle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /**
  * A store holding the universe rows `members` (universe indices, in that order: store id k + 1 is

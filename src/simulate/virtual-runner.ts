@@ -19,19 +19,16 @@
  * idle with no timer pending.
  */
 import { ManualClock } from '../core/clock.js';
-import { CircuitBreaker } from '../core/circuit-breaker.js';
 import { createPolicy, OptimalPolicy } from '../core/policies.js';
 import type { PolicyName, RefreshPolicy } from '../core/policy.js';
-import { RateLimiter, requestConcurrency } from '../core/rate-limiter.js';
+import { RateLimiter } from '../core/rate-limiter.js';
 import { DEFAULT_TIERS } from '../core/tiers.js';
-import type { RefreshBatchWrite, RefreshBatchWriteResult, TierDef } from '../core/types.js';
-import { TokenRefreshScheduler } from '../scheduler/scheduler.js';
-import { PriceClient } from '../sources/price-client.js';
-import { MemoryStore } from '../store/memory-store.js';
+import type { TierDef } from '../core/types.js';
 import { DiagnosticOptimalPolicy, ORACLE_SAMPLES } from './diagnostic-policy.js';
 import { Market } from './market.js';
 import { MarketPriceSource } from './market-source.js';
 import { Measurement } from './measure.js';
+import { buildInstance, CommitObservedStore, driveVirtualTime, SIM_T0 } from './sim-stack.js';
 import {
   type SimOptions,
   type SimResult,
@@ -40,24 +37,7 @@ import {
   SimOptionsError,
 } from './options.js';
 
-/** Virtual second 0 (any fixed epoch; the store wants epoch ms). */
-export const SIM_T0 = Date.UTC(2026, 0, 1);
-/** Steps at one virtual instant before the run is declared stuck (a busy loop in the service). */
-export const MAX_STEPS_AT_ONE_TIME = 100_000;
-
-/** A MemoryStore that reports each committed batch write (the market's stored prices follow). */
-export class CommitObservedStore extends MemoryStore {
-  onCommit: ((batch: RefreshBatchWrite) => void) | null = null;
-
-  override async writeRefreshResults(batch: RefreshBatchWrite): Promise<RefreshBatchWriteResult> {
-    const res = await super.writeRefreshResults(batch);
-    this.onCommit?.(batch);
-    return res;
-  }
-}
-
-/** Every queued continuation has run: the microtask queue drains before a macrotask. */
-export const idle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+export { SIM_T0 };
 
 export function buildPolicy(
   o: ReturnType<typeof resolveOptions>,
@@ -175,62 +155,13 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
     o.seed,
   );
   const limiter = new RateLimiter({ clock, maxRequests: rpm, minSpacingMs: 60_000 / rpm });
-  const breaker = new CircuitBreaker({ clock });
-  const client = new PriceClient({
-    maxConcurrent: requestConcurrency(rpm),
-    source,
-    clock,
-    wallClock: clock, // the request timeout runs on virtual time too
-    limiter,
-    breaker,
-    timeoutMs: 10_000,
-  });
-  const scheduler = new TokenRefreshScheduler({
-    store,
-    client,
-    limiter,
-    breaker,
-    clock,
-    policy,
-    requestsPerMinute: rpm,
-    maxBatchSize: Math.min(o.maxBatchSize, source.maxIdsPerRequest),
-    sourceName: source.name,
-    minIntervalSeconds: o.minIntervalSeconds,
-    maxIntervalSeconds: o.maxIntervalSeconds,
-    deviation: o.deviation,
-    replanIntervalMs: o.replanIntervalSeconds * 1000,
-    tiers,
-  });
+  const scheduler = buildInstance({ o, clock, store, source, limiter, policy, tiers });
   await scheduler.initialize();
   scheduler.start();
 
-  // The event loop of virtual time: run everything runnable, then jump to the next timer (or
-  // measurement boundary, whichever is first).
-  let stepsHere = 0;
-  let lastAt = clock.now();
-  for (;;) {
-    await idle();
-    violation ??= source.violation;
-    if (violation) throw violation;
-    const boundary = measure.nextBoundary;
-    if (boundary === null) break;
-    const boundaryAt = SIM_T0 + boundary * 1000;
-    const timerAt = clock.nextTimerAt();
-    if (timerAt === null) throw new SimInvariantError('the scheduler went idle with no timer pending');
-    if (boundaryAt <= timerAt) {
-      clock.advance(Math.max(0, boundaryAt - clock.now()));
-      measure.crossBoundary();
-      continue;
-    }
-    clock.advance(Math.max(0, timerAt - clock.now()));
-    stepsHere = clock.now() === lastAt ? stepsHere + 1 : 0;
-    lastAt = clock.now();
-    if (stepsHere > MAX_STEPS_AT_ONE_TIME) {
-      throw new SimInvariantError(
-        `no progress at t=${seconds()} s: the scheduler loops without time passing`,
-      );
-    }
-  }
+  // The event loop of virtual time (sim-stack.ts): run everything runnable, then jump to the next
+  // timer or measurement boundary.
+  await driveVirtualTime(clock, measure, () => (violation ??= source.violation));
 
   const learned = Array.from({ length: n }, (_, i) => scheduler.tokens.get(i + 1)?.sigma ?? null);
   const guard = scheduler.status().implausiblePrices;
