@@ -11,6 +11,7 @@
  * notifies, so the others take over within a round trip.
  */
 import pg from 'pg';
+import type { ClusterStatusView } from '../api/types.js';
 import type { Clock } from '../core/clock.js';
 import type { Queryable } from '../store/executor.js';
 import type { Logger } from '../scheduler/scheduler.js';
@@ -66,19 +67,8 @@ export interface ClusterMemberOptions {
   budgetSplit?: BudgetSplitMode;
 }
 
-/** GET /api/v1/cluster. */
-export interface ClusterStatus {
-  instanceId: string;
-  partitionCount: number;
-  instances: {
-    id: string;
-    partitions: number[];
-    heartbeatAt: number;
-    requestsPerMinute: number | null;
-    mu: number | null;
-  }[];
-  budget: { requestsPerMinute: number; usedLastMinute: number };
-}
+/** GET /api/v1/cluster: the API's own view type. */
+export type ClusterStatus = ClusterStatusView;
 
 const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 

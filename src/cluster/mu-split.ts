@@ -17,6 +17,7 @@
  */
 import { inverseUFromLn } from '../core/planner-math.js';
 import { lambdaOf, plannedInterval, type PlanColumns } from '../core/planner.js';
+import type { DemandSample } from '../core/policies/optimal.js';
 
 /** Points per published curve. */
 export const DEMAND_POINTS = 32;
@@ -193,15 +194,7 @@ const FLAT_WEIGHT = 0.05 / Math.LN10;
 export const CURVE_SAMPLE_TOKENS = 2_000;
 
 /** The demand curve of what an OptimalPolicy last planned (its `demandSample`). */
-export function sampleDemandCurve(s: {
-  columns: PlanColumns;
-  scale: number;
-  fixedRate: number;
-  deviation: number;
-  minIntervalSeconds: number;
-  maxIntervalSeconds: number;
-  mu: number;
-}): DemandCurve {
+export function sampleDemandCurve(s: DemandSample): DemandCurve {
   const n = s.columns.weights.length;
   const stride = Math.max(1, Math.ceil(n / CURVE_SAMPLE_TOKENS));
   let cols = s.columns;

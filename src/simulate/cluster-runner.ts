@@ -42,14 +42,8 @@ import { SimRounds } from './cluster-rounds.js';
 import { Market } from './market.js';
 import { MarketPriceSource } from './market-source.js';
 import { Measurement } from './measure.js';
-import {
-  resolveOptions,
-  SimInvariantError,
-  SimOptionsError,
-  type SimOptions,
-  type SimResult,
-} from './options.js';
-import { buildInstance, driveVirtualTime, seededStore } from './sim-stack.js';
+import { resolveOptions, SimOptionsError, type SimOptions, type SimResult } from './options.js';
+import { buildInstance, type CommitLog, driveVirtualTime, observeCommits, seededStore } from './sim-stack.js';
 import type { UniverseRow } from './universe.js';
 import { buildPolicy, SIM_T0 } from './virtual-runner.js';
 
@@ -190,9 +184,7 @@ export async function runClusterSimulation(options: ClusterSimOptions): Promise<
   const { partitions, members } = assignTokens(o.universe, options.instances, assign);
 
   const lastWrite = new Float64Array(n);
-  let minGap = Infinity;
-  let refreshes = 0;
-  let violation: SimInvariantError | null = null;
+  const commits: CommitLog = { refreshes: 0, minGap: Infinity, violation: null };
   const instances: Instance[] = [];
   for (let j = 0; j < options.instances; j++) {
     const id = `sim-${j + 1}`;
@@ -226,25 +218,17 @@ export async function runClusterSimulation(options: ClusterSimOptions): Promise<
       },
     };
     inst.scheduler = buildInstance({ o, clock, store, source: counted, limiter, policy, tiers });
-    store.onCommit = (batch) => {
-      const t = seconds();
-      for (const s of batch.successes) {
-        const i = inst.members[s.tokenId - 1]!;
-        const gap = t - lastWrite[i]!;
-        if (gap < o.minIntervalSeconds - 1e-6) {
-          violation ??= new SimInvariantError(
-            `token ${o.universe[i]!.address} written ${gap.toFixed(3)} s after its previous write (min ${o.minIntervalSeconds} s)`,
-          );
-        }
-        if (gap < minGap) minGap = gap;
-        lastWrite[i] = t;
-        market.store(i, t, Math.log(s.price));
-        measure.countRefresh(i, t);
-        refreshes++;
-        inst.refreshes++;
-        o.trace?.(t, o.universe[i]!.address);
-      }
-    };
+    observeCommits({
+      store,
+      o,
+      market,
+      measure,
+      seconds,
+      universeIndex: (id) => inst.members[id - 1]!,
+      lastWrite,
+      log: commits,
+      onRefresh: () => inst.refreshes++,
+    });
     instances.push(inst);
   }
 
@@ -266,7 +250,7 @@ export async function runClusterSimulation(options: ClusterSimOptions): Promise<
   rounds.start();
   for (const inst of instances) inst.scheduler.start();
 
-  await driveVirtualTime(clock, measure, () => (violation ??= source.violation));
+  await driveVirtualTime(clock, measure, () => (commits.violation ??= source.violation));
 
   const learned: (number | null)[] = new Array<number | null>(n).fill(null);
   let predicted: number | null = 0;
@@ -307,9 +291,9 @@ export async function runClusterSimulation(options: ClusterSimOptions): Promise<
     learned,
     {
       requests: source.requests,
-      refreshes,
+      refreshes: commits.refreshes,
       predicted_J: predicted,
-      min_refresh_gap_seconds: Number.isFinite(minGap) ? minGap : null,
+      min_refresh_gap_seconds: Number.isFinite(commits.minGap) ? commits.minGap : null,
       min_window_span_seconds: Number.isFinite(source.minWindowSpan) ? source.minWindowSpan : null,
       wallMs: performance.now() - wallStart,
       cpuMs: ((cpu) => (cpu.user + cpu.system) / 1000)(process.cpuUsage(cpuStart)),

@@ -11,7 +11,7 @@ import type { ManualClock } from '../core/clock.js';
 import { CircuitBreaker } from '../core/circuit-breaker.js';
 import type { RefreshPolicy } from '../core/policy.js';
 import { requestConcurrency } from '../core/rate-limiter.js';
-import type { RefreshBatchWrite, RefreshBatchWriteResult, TierDef } from '../core/types.js';
+import type { RefreshBatchWrite, RefreshBatchWriteResult, ScheduleState, TierDef } from '../core/types.js';
 import { TokenRefreshScheduler, type SchedulerLimiter } from '../scheduler/scheduler.js';
 import { PriceClient, type LimiterPort } from '../sources/price-client.js';
 import type { PriceSource } from '../sources/types.js';
@@ -49,6 +49,7 @@ export async function seededStore(
   market: Market,
   tiers: readonly TierDef[],
   members: readonly number[],
+  schedules: ScheduleState[] = [],
 ): Promise<CommitObservedStore> {
   const store = new CommitObservedStore();
   store.db.keepHistory = false; // nothing reads it; see MemoryDatabase.keepHistory
@@ -81,10 +82,56 @@ export async function seededStore(
       source: 'simulated',
     })),
     misses: [],
-    schedules: [],
+    schedules,
     deactivate: [],
   });
   return store;
+}
+
+/** What observeCommits has seen: refreshes, the smallest gap, the first broken invariant. */
+export interface CommitLog {
+  refreshes: number;
+  minGap: number;
+  violation: SimInvariantError | null;
+}
+
+/**
+ * Follow a store's committed writes: the market's stored price moves, J counts the refresh, and no
+ * token is written sooner than the minimum interval after its previous write (t = 0, when every
+ * stored price is exact, counts as one). `universeIndex` maps the store's token id to the universe
+ * row; `lastWrite` is shared by every store of one run (per universe row).
+ */
+export function observeCommits(p: {
+  store: CommitObservedStore;
+  o: ResolvedSimOptions;
+  market: Market;
+  measure: Measurement;
+  seconds: () => number;
+  universeIndex: (tokenId: number) => number;
+  lastWrite: Float64Array;
+  log: CommitLog;
+  onRefresh?: () => void;
+}): void {
+  const { o, market, measure, lastWrite, log } = p;
+  p.store.onCommit = (batch) => {
+    const t = p.seconds();
+    for (const s of batch.successes) {
+      const i = p.universeIndex(s.tokenId);
+      const gap = t - lastWrite[i]!;
+      if (gap < o.minIntervalSeconds - 1e-6) {
+        log.violation ??= new SimInvariantError(
+          `token ${o.universe[i]!.address} written ${gap.toFixed(3)} s after its previous write (min ${o.minIntervalSeconds} s)`,
+        );
+      }
+      if (gap < log.minGap) log.minGap = gap;
+      lastWrite[i] = t;
+      market.store(i, t, Math.log(s.price));
+      measure.countRefresh(i, t);
+      log.refreshes++;
+      p.onRefresh?.();
+      o.trace?.(t, o.universe[i]!.address);
+    }
+  };
 }
 
 /** One instance of the service on the virtual clock: its own client and breaker, a given limiter. */

@@ -28,14 +28,15 @@ import { DiagnosticOptimalPolicy, ORACLE_SAMPLES } from './diagnostic-policy.js'
 import { Market } from './market.js';
 import { MarketPriceSource } from './market-source.js';
 import { Measurement } from './measure.js';
-import { buildInstance, CommitObservedStore, driveVirtualTime, SIM_T0 } from './sim-stack.js';
 import {
-  type SimOptions,
-  type SimResult,
-  resolveOptions,
-  SimInvariantError,
-  SimOptionsError,
-} from './options.js';
+  buildInstance,
+  type CommitLog,
+  driveVirtualTime,
+  observeCommits,
+  seededStore,
+  SIM_T0,
+} from './sim-stack.js';
+import { type SimOptions, type SimResult, resolveOptions, SimOptionsError } from './options.js';
 
 export { SIM_T0 };
 
@@ -77,36 +78,14 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
   const seconds = (): number => (clock.now() - SIM_T0) / 1000;
 
   // The store: the universe, in order (token i has id i + 1), with exact prices at t = 0.
-  const store = new CommitObservedStore();
-  store.db.keepHistory = false; // nothing reads it; see MemoryDatabase.keepHistory
-  store.db.tiers = tiers.map((t) => ({ ...t }));
-  await store.upsertTokens(
-    o.universe.map((r) => ({
-      address: r.address,
-      symbol: r.symbol,
-      rank: r.rank,
-      volume_24h: r.volume_24h,
-      in_contest: r.in_contest,
-    })),
-    SIM_T0,
-  );
-  if (store.db.byAddress.get(o.universe[n - 1]!.address) !== n) {
-    throw new SimOptionsError('universe', 'must list each address once');
-  }
-  await store.writeRefreshResults({
-    now: SIM_T0,
-    successes: o.universe.map((r, i) => ({
-      tokenId: i + 1,
-      price: Math.exp(market.storedLog[i]!),
-      change24h: null,
-      liquidity: null,
-      blockId: null,
-      source: 'simulated',
-    })),
-    misses: [],
-    // oracleSigma: σ known from the start. Due long ago, so the start-up spread places them as
-    // it places new tokens.
-    schedules: o.oracleSigma
+  // oracleSigma: σ known from the start. Due long ago, so the start-up spread places them as it
+  // places new tokens.
+  const store = await seededStore(
+    o,
+    market,
+    tiers,
+    o.universe.map((_, i) => i),
+    o.oracleSigma
       ? o.universe.map((_, i) => ({
           tokenId: i + 1,
           nextDueAt: 0,
@@ -116,32 +95,20 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
           sigmaSamples: ORACLE_SAMPLES,
         }))
       : [],
-    deactivate: [],
-  });
+  );
 
   // Committed writes: the market's stored price follows, the invariants are checked.
-  const lastWrite = new Float64Array(n);
-  let minGap = Infinity;
-  let refreshes = 0;
-  let violation: SimInvariantError | null = null;
-  store.onCommit = (batch) => {
-    const t = seconds();
-    for (const s of batch.successes) {
-      const i = s.tokenId - 1;
-      const gap = t - lastWrite[i]!;
-      if (gap < o.minIntervalSeconds - 1e-6) {
-        violation ??= new SimInvariantError(
-          `token ${o.universe[i]!.address} written ${gap.toFixed(3)} s after its previous write (min ${o.minIntervalSeconds} s)`,
-        );
-      }
-      if (gap < minGap) minGap = gap;
-      lastWrite[i] = t;
-      market.store(i, t, Math.log(s.price));
-      measure.countRefresh(i, t);
-      refreshes++;
-      o.trace?.(t, o.universe[i]!.address);
-    }
-  };
+  const commits: CommitLog = { refreshes: 0, minGap: Infinity, violation: null };
+  observeCommits({
+    store,
+    o,
+    market,
+    measure,
+    seconds,
+    universeIndex: (id) => id - 1,
+    lastWrite: new Float64Array(n),
+    log: commits,
+  });
 
   // The service's wiring (src/integration.ts), on the virtual clock.
   const rpm = o.requestsPerMinute;
@@ -161,7 +128,7 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
 
   // The event loop of virtual time (sim-stack.ts): run everything runnable, then jump to the next
   // timer or measurement boundary.
-  await driveVirtualTime(clock, measure, () => (violation ??= source.violation));
+  await driveVirtualTime(clock, measure, () => (commits.violation ??= source.violation));
 
   const learned = Array.from({ length: n }, (_, i) => scheduler.tokens.get(i + 1)?.sigma ?? null);
   const guard = scheduler.status().implausiblePrices;
@@ -169,9 +136,9 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
     learned,
     {
       requests: source.requests,
-      refreshes,
+      refreshes: commits.refreshes,
       predicted_J: policy instanceof OptimalPolicy ? (policy.plan?.J ?? null) : null,
-      min_refresh_gap_seconds: Number.isFinite(minGap) ? minGap : null,
+      min_refresh_gap_seconds: Number.isFinite(commits.minGap) ? commits.minGap : null,
       min_window_span_seconds: Number.isFinite(source.minWindowSpan) ? source.minWindowSpan : null,
       wallMs: performance.now() - wallStart,
       cpuMs: ((cpu) => (cpu.user + cpu.system) / 1000)(process.cpuUsage(cpuStart)),
