@@ -18,7 +18,9 @@
  * BENCH_CLUSTER_SPLIT_RPM (30,144,570) and BENCH_CLUSTER_SPLIT_DURATION_S (7200) size it.
  *
  * Options (env): BENCH_CLUSTER_RPM (3000), BENCH_CLUSTER_INSTANCES (1,2,3), BENCH_CLUSTER_TOKENS
- * (60000), BENCH_CLUSTER_WARMUP_S (20), BENCH_CLUSTER_WINDOW_S (60), BENCH_DATABASE_URL.
+ * (60000), BENCH_CLUSTER_WARMUP_S (20), BENCH_CLUSTER_WINDOW_S (60), BENCH_DATABASE_URL;
+ * TOKEN_REFRESH_BUDGET_SPLIT (passed to the instances: partitions or mu), BENCH_CLUSTER_LOG_LEVEL
+ * (info), BENCH_CLUSTER_DEBUG (print each instance's status and budget-split lines).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -52,11 +54,26 @@ interface Instance {
 interface ClusterView {
   instances: { id: string; partitions: number[] }[];
 }
-/** token_refresh_budget_share from an instance's /metrics: its planned share and how it was split. */
-async function budgetShare(inst: Instance): Promise<{ share: number; split: string }> {
+interface InstanceBudget {
+  share: number;
+  split: string;
+  /** Shared-budget slots used as request starts / dropped unused, running totals. */
+  used: number;
+  dropped: number;
+}
+/** An instance's planned share, how it was split, and its shared-budget slot totals, from /metrics. */
+async function instanceBudget(inst: Instance): Promise<InstanceBudget> {
   const res = await fetch(`${inst.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN}` } });
-  const m = /^token_refresh_budget_share\{split="(\w+)"\} (\S+)$/m.exec(await res.text());
-  return m ? { split: m[1]!, share: Number(m[2]) } : { split: 'none', share: Number.NaN };
+  const text = await res.text();
+  const m = /^token_refresh_budget_share\{split="(\w+)"\} (\S+)$/m.exec(text);
+  const slots = (outcome: string) =>
+    Number(new RegExp(`^token_refresh_budget_slots_total\\{outcome="${outcome}"\\} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+  return {
+    split: m?.[1] ?? 'none',
+    share: m ? Number(m[2]) : Number.NaN,
+    used: slots('used'),
+    dropped: slots('dropped'),
+  };
 }
 
 interface Row {
@@ -79,8 +96,12 @@ function env(databaseUrl: string, market: MarketProcess, id: string): NodeJS.Pro
     TOKEN_REFRESH_REQUESTS_PER_MINUTE: String(RPM),
     TOKEN_REFRESH_INSTANCE_ID: id,
     TOKEN_REFRESH_ADMIN_TOKEN: ADMIN,
+    // How the instances split the plan (partitions by default): the bench measures either.
+    ...(process.env.TOKEN_REFRESH_BUDGET_SPLIT
+      ? { TOKEN_REFRESH_BUDGET_SPLIT: process.env.TOKEN_REFRESH_BUDGET_SPLIT }
+      : {}),
     PORT: '0',
-    LOG_LEVEL: 'info',
+    LOG_LEVEL: process.env.BENCH_CLUSTER_LOG_LEVEL ?? 'info',
   };
 }
 
@@ -160,14 +181,37 @@ async function runCount(n: number, market: MarketProcess, csv: string): Promise<
       if (ready === null) throw new Error(`${n} instances did not hold all 64 partitions within 60 s`);
       log(`${n} instance(s): all 64 partitions held; warming up ${WARMUP_S} s`);
       await sleep(WARMUP_S * 1000);
+      const before = await Promise.all(insts.map(instanceBudget));
       const from = Date.now();
       await sleep(WINDOW_S * 1000);
       const to = Date.now();
-      const shares = await Promise.all(insts.map(budgetShare));
+      const shares = await Promise.all(insts.map(instanceBudget));
       log(
         `${n} instance(s): planned shares ${shares.map((x) => `${(x.share * 100).toFixed(1)} % (${x.split})`).join(', ')}; ` +
           `sum ${(shares.reduce((t, x) => t + x.share, 0) * 100).toFixed(1)} %`,
       );
+      log(
+        `${n} instance(s): shared slots in the window, used / dropped: ` +
+          shares.map((x, i) => `${x.used - before[i]!.used} / ${x.dropped - before[i]!.dropped}`).join(', '),
+      );
+      if (process.env.BENCH_CLUSTER_DEBUG) {
+        for (const inst of insts) {
+          const st = (await (await fetch(`${inst.url}/api/v1/status`)).json()) as {
+            tokens: unknown;
+            plan: unknown;
+            rates: unknown;
+          };
+          log(`${inst.id} status: ${JSON.stringify({ tokens: st.tokens, plan: st.plan, rates: st.rates })}`);
+          console.error(
+            inst
+              .out()
+              .split('\n')
+              .filter((l) => /budget split/.test(l))
+              .slice(-12)
+              .join('\n'),
+          );
+        }
+      }
       let failoverMs: number | null = null;
       let handoverMs: number | null = null;
       if (n >= 2) {

@@ -338,6 +338,7 @@ export class TokenRefreshIntegration implements ApiService {
         fencedWrites: this.scheduler.fencedWrites,
         budgetShare: this.cluster ? this.cluster.balancer.share() : 1,
         budgetSplit: this.cluster?.balancer.mode ?? 'partitions',
+        ...(this.cluster ? { budgetSlots: this.cluster.budget.slotCounts() } : {}),
       },
     };
   }

@@ -167,6 +167,13 @@ export class ApiMetrics {
     help: 'Batch writes refused because another instance took over a partition (nothing written)',
     registers: [this.registry],
   });
+  private readonly budgetSlots = new Counter({
+    name: 'token_refresh_budget_slots_total',
+    help: 'Shared request-budget slots this instance reserved, by outcome: used (a request started on it) or dropped (nothing was due when it came, or it was too late to use)',
+    labelNames: ['outcome'],
+    registers: [this.registry],
+  });
+  private lastBudgetSlots = { used: 0, dropped: 0 };
   private lastLeaseChanges = 0;
   private lastFencedWrites = 0;
   private readonly running = this.gauge('token_refresh_running', '1 when the scheduler is running');
@@ -241,6 +248,14 @@ export class ApiMetrics {
         );
       }
       // Running totals from the service: counters only move forward.
+      const slots = status.cluster.budgetSlots;
+      if (slots) {
+        for (const outcome of ['used', 'dropped'] as const) {
+          if (slots[outcome] > this.lastBudgetSlots[outcome])
+            this.budgetSlots.inc({ outcome }, slots[outcome] - this.lastBudgetSlots[outcome]);
+          this.lastBudgetSlots[outcome] = slots[outcome];
+        }
+      }
       const { leaseChanges, fencedWrites } = status.cluster;
       if (leaseChanges > this.lastLeaseChanges) this.leaseChanges.inc(leaseChanges - this.lastLeaseChanges);
       if (fencedWrites > this.lastFencedWrites) this.fencedWrites.inc(fencedWrites - this.lastFencedWrites);

@@ -119,5 +119,7 @@ export interface OptionalStatusExtras {
     budgetShare?: number;
     /** How the share was found: equal μ across instances, or by partition count until it can be. */
     budgetSplit?: 'mu' | 'partitions';
+    /** Shared-budget slots this instance reserved, used as request starts, and dropped unused (running totals). */
+    budgetSlots?: { reserved: number; used: number; dropped: number };
   };
 }

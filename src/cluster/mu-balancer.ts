@@ -8,8 +8,9 @@
  * they read the same rows. The share is a fraction of the plan (0..1), which is what the
  * ClusterLimiter multiplies the plan's requests by.
  *
- * Until every live instance has published a curve (a newcomer before its first re-plan, a
- * baseline policy that has no μ, an older version), the split cannot be solved and the share
+ * Until every live instance has published a curve (a newcomer before its first re-plan or with
+ * its tokens not loaded yet, a baseline policy that has no μ, an older version), the split cannot
+ * be solved and the share
  * falls back to the split by partition count, which every instance can compute alone. Shares of
  * different instances computed from curves of slightly different ages may sum to a little more
  * or less than the plan: that only sizes the plans' intervals, the shared slots still pace every
@@ -54,7 +55,10 @@ export class MuBalancer {
     let self = -1;
     for (const id of live) {
       const c = id === this.o.instanceId ? this.own : (curves.get(id) ?? null);
-      if (c === null) return;
+      // A curve that asks for nothing at any μ is one planned before the instance's tokens were
+      // loaded (its first re-plan runs on an empty book): solved with it, that instance's share
+      // is 0 and it refreshes what it loads next at the maximum interval (1 h out of the plan).
+      if (c === null || !c.rate.some((r) => r > 0)) return;
       if (id === this.o.instanceId) self = list.length;
       list.push(c);
     }

@@ -6,7 +6,7 @@
  * src/cluster/member.ts): its own TokenRefreshScheduler, policy, PriceClient and CircuitBreaker,
  * and a ClusterLimiter over its own SharedBudget; the SharedBudgets of all instances reserve
  * their slots from one MemoryBudgetStore (the same GCRA as the SQL row, budget-store.ts), so the
- * pacing simulated is the pacing `start` runs: slots 60 s / (0.96 × plan) apart for the whole
+ * pacing simulated is the pacing `start` runs: slots 60 s / (0.975 × plan) apart for the whole
  * cluster, each instance planning with its share of the plan. The share comes from a MuBalancer
  * fed as member.ts feeds it (cluster-rounds.ts), or stays the partition count.
  *

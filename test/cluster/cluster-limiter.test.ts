@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { budgetKey, MemoryBudgetStore } from '../../src/cluster/budget-store.js';
 import { ClusterLimiter } from '../../src/cluster/cluster-limiter.js';
-import { SharedBudget } from '../../src/cluster/shared-budget.js';
+import { SharedBudget, SLOT_UTILISATION } from '../../src/cluster/shared-budget.js';
 import { CircuitBreaker } from '../../src/core/circuit-breaker.js';
 import { ManualClock } from '../../src/core/clock.js';
 import { PartitionNotHeldError, registerSendCheck } from '../../src/scheduler/partitions.js';
@@ -44,11 +44,11 @@ describe('ClusterLimiter', () => {
     expect(limiter.effectiveMaxRequests).toBeCloseTo(600 * (22 / 64), 9);
     share = 1;
     expect(limiter.effectiveMaxRequests).toBe(600);
-    expect(limiter.spacingMs).toBeCloseTo(60_000 / (0.96 * 600), 9);
+    expect(limiter.spacingMs).toBeCloseTo(60_000 / (SLOT_UTILISATION * 600), 9);
     const three = Promise.all([1, 2, 3].map(() => client.fetchPrices([testMint(1)])));
     await clock.advanceAsync(1_000);
     await three;
-    expect(calls.map((t) => Math.round(t - calls[0]!))).toEqual([0, 104, 208]);
+    expect(calls.map((t) => Math.round(t - calls[0]!))).toEqual([0, 103, 205]);
     expect(limiter.usedLastMinute()).toBe(3);
     await clock.advanceAsync(60_000);
     expect(limiter.usedLastMinute()).toBe(0);
@@ -58,7 +58,7 @@ describe('ClusterLimiter', () => {
     // A batch formed before its slot was reserved waited up to the 3-chunk look-ahead with only
     // the tokens due when it was formed (simulate --instances: 45.5 ids a request, not 49.4).
     const { clock, limiter, budget } = setup(() => 1 / 3);
-    const period = 60_000 / (0.96 * 600);
+    const period = 60_000 / (SLOT_UTILISATION * 600);
     expect(limiter.spacingMs).toBeCloseTo(3 * period, 9); // this instance's own spacing
     expect(limiter.slotReady()).toBe(false);
     expect(budget.snapshot().roundTrips).toBe(1);
@@ -102,9 +102,9 @@ describe('ClusterLimiter', () => {
     for (const share of [1, 1 / 3]) {
       const h = setup(() => share, 3000);
       const sent = await drive(h, 20_000, 150);
-      // 0.96 x 3,000 a minute = 960 in 20 s.
-      expect(sent).toBeGreaterThanOrEqual(Math.floor(960 * 0.97));
-      expect(sent).toBeLessThanOrEqual(961);
+      // 0.975 x 3,000 a minute = 975 in 20 s.
+      expect(sent).toBeGreaterThanOrEqual(Math.floor(975 * 0.97));
+      expect(sent).toBeLessThanOrEqual(976);
       expect(h.budget.snapshot().wasted).toBe(0);
     }
   });

@@ -127,6 +127,24 @@ describe('MuBalancer', () => {
     expect(m.share()).toBeCloseTo(0.5, 9); // b against b
   });
 
+  it('a curve that asks for nothing at any μ (published before its tokens were loaded) counts as none', () => {
+    // A newcomer re-plans once with an empty book before its partitions load. Solved with that
+    // curve its share was 0: it refreshed thousands of tokens at the 1 h maximum interval and
+    // left them out of the plan for an hour (bench:cluster with the split: 70-85 % of the plan).
+    const empty = demandCurve({ weights: new Float64Array(0), sigmas: new Float64Array(0) }, OPTS);
+    expect(empty.rate.every((r) => r === 0)).toBe(true);
+    const newcomer = new MuBalancer({ instanceId: 'c', fallbackShare: () => 0.25 });
+    newcomer.setOwnCurve(empty);
+    newcomer.update(['a', 'c'], new Map([['a', a]]), capacity);
+    expect(newcomer.mode).toBe('partitions');
+    expect(newcomer.share()).toBe(0.25);
+    const old = new MuBalancer({ instanceId: 'a', fallbackShare: () => 0.75 });
+    old.setOwnCurve(a);
+    old.update(['a', 'c'], new Map([['c', empty]]), capacity);
+    expect(old.mode).toBe('partitions');
+    expect(old.share()).toBe(0.75);
+  });
+
   it('falls back when it is not registered yet or the capacity is not positive', () => {
     const m = new MuBalancer({ instanceId: 'a', fallbackShare: () => 0.25 });
     m.setOwnCurve(a);

@@ -37,8 +37,8 @@ describe('SharedBudget as the PriceClient limiter', () => {
     const three = Promise.all([1, 2, 3].map(() => client.fetchPrices([mint])));
     await clock.advanceAsync(1_000);
     await three;
-    // Three starts, one slot (60 s / (0.96 x 600) = 104.2 ms) apart.
-    expect(calls.map((t) => Math.round(t - calls[0]!))).toEqual([0, 104, 208]);
+    // Three starts, one slot (60 s / (0.975 x 600) = 102.6 ms) apart.
+    expect(calls.map((t) => Math.round(t - calls[0]!))).toEqual([0, 103, 205]);
 
     limited = true;
     const failed = client.fetchPrices([mint]).catch((e: unknown) => e);

@@ -94,6 +94,27 @@ describe('cluster metrics', () => {
     metrics.dispose();
   });
 
+  it('exports the shared-budget slots used and dropped as counters from the status totals', async () => {
+    const service = new FakeService(new FakeStore());
+    const metrics = new ApiMetrics(service, { defaultMetrics: false });
+    const cluster = { leasesHeld: 21, leaseChanges: 0, fencedWrites: 0 };
+    service.statusValue = {
+      ...service.statusValue,
+      cluster: { ...cluster, budgetSlots: { reserved: 110, used: 100, dropped: 7 } },
+    } as typeof service.statusValue;
+    let text = await metrics.scrape();
+    expect(text).toContain('token_refresh_budget_slots_total{outcome="used"} 100');
+    expect(text).toContain('token_refresh_budget_slots_total{outcome="dropped"} 7');
+    service.statusValue = {
+      ...service.statusValue,
+      cluster: { ...cluster, budgetSlots: { reserved: 200, used: 180, dropped: 9 } },
+    } as typeof service.statusValue;
+    text = await metrics.scrape();
+    expect(text).toContain('token_refresh_budget_slots_total{outcome="used"} 180');
+    expect(text).toContain('token_refresh_budget_slots_total{outcome="dropped"} 9');
+    metrics.dispose();
+  });
+
   it('exports the budget share with how it was split, one series at a time', async () => {
     const service = new FakeService(new FakeStore());
     const metrics = new ApiMetrics(service, { defaultMetrics: false });
