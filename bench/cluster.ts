@@ -67,7 +67,11 @@ async function instanceBudget(inst: Instance): Promise<InstanceBudget> {
   const text = await res.text();
   const m = /^token_refresh_budget_share\{split="(\w+)"\} (\S+)$/m.exec(text);
   const slots = (outcome: string) =>
-    Number(new RegExp(`^token_refresh_budget_slots_total\\{outcome="${outcome}"\\} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+    Number(
+      new RegExp(`^token_refresh_budget_slots_total\\{outcome="${outcome}"\\} (\\S+)$`, 'm').exec(
+        text,
+      )?.[1] ?? 0,
+    );
   return {
     split: m?.[1] ?? 'none',
     share: m ? Number(m[2]) : Number.NaN,

@@ -75,7 +75,11 @@ export interface SharedBudgetSnapshot {
 export const SLOT_UTILISATION = 0.975;
 
 /** Slots per reservation: what the plan spends in one second, 1..50. */
-export function chunkFor(requestsPerMinute: number, utilisation = SLOT_UTILISATION, windowMs = 60_000): number {
+export function chunkFor(
+  requestsPerMinute: number,
+  utilisation = SLOT_UTILISATION,
+  windowMs = 60_000,
+): number {
   const perSecond = (requestsPerMinute * utilisation * 1000) / windowMs;
   return Math.max(1, Math.min(50, Math.round(perSecond)));
 }
