@@ -139,6 +139,75 @@ export function checkPartitions(partitions: readonly number[] | undefined): numb
   return [...partitions];
 }
 
+/** The stores' historyMinChange option: a fraction from 0 (the default) to below 1. */
+export function checkHistoryMinChange(historyMinChange: number | undefined): number {
+  const m = historyMinChange ?? 0;
+  if (!Number.isFinite(m) || m < 0 || m >= 1) {
+    throw new StoreInputError(
+      'historyMinChange',
+      `historyMinChange must be a fraction from 0 (every change) to below 1 (got ${m})`,
+    );
+  }
+  return m;
+}
+
+/** getPriceHistory's arguments; `to` is capped at HISTORY_END_MS (absent: no upper bound). */
+export function checkHistoryQuery(
+  tokenId: number,
+  opts: PriceHistoryOptions,
+): { from: number; to: number; limit: number } {
+  if (!Number.isSafeInteger(tokenId) || tokenId < 1) {
+    throw new StoreInputError('tokenId', `tokenId must be a positive integer (got ${String(tokenId)})`);
+  }
+  const { limit } = opts;
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_HISTORY_LIMIT) {
+    throw new StoreInputError(
+      'limit',
+      `limit must be an integer from 1 to ${MAX_HISTORY_LIMIT} (got ${String(limit)})`,
+    );
+  }
+  const from = opts.from === undefined ? 0 : checkNow(opts.from, 'getPriceHistory(from)');
+  const to = opts.to === undefined ? HISTORY_END_MS : checkNow(opts.to, 'getPriceHistory(to)');
+  return { from, to: Math.min(to, HISTORY_END_MS), limit };
+}
+
+/** saveSchedules' arguments: the clock, then an array of valid states, each token once. */
+export function checkScheduleStates(states: readonly ScheduleState[], now: number): void {
+  checkNow(now, 'saveSchedules');
+  if (!Array.isArray(states)) throw new StoreInputError('states', 'saveSchedules: states must be an array');
+  states.forEach((s, i) => checkSchedule(s, `states[${i}]`));
+  if (new Set(states.map((s) => s.tokenId)).size !== states.length) {
+    throw new StoreInputError('states', 'saveSchedules: a token appears twice; send each token once');
+  }
+}
+
+/**
+ * updateTokenSettings' arguments: the validated settings patch, or null when `addressOrId` is a
+ * number no token id can be (no such token; the settings are then not looked at).
+ */
+export function checkSettingsUpdate(
+  addressOrId: string | number,
+  settings: TokenSettings,
+  now: number,
+): Record<string, unknown> | null {
+  checkNow(now, 'updateTokenSettings');
+  if (typeof addressOrId === 'number' && !Number.isSafeInteger(addressOrId)) return null;
+  return validateSettings(settings);
+}
+
+/**
+ * updateTier against the current tier table: the tier must exist in it, and the table with the
+ * tier replaced (returned, the tier copied) must have no overlapping rank ranges.
+ */
+export function replaceTier(current: readonly TierDef[], tier: TierDef): TierDef[] {
+  if (!current.some((t) => t.name === tier.name)) {
+    throw new StoreInputError('name', `tier ${tier.name} does not exist in refresh_tiers`);
+  }
+  const next = current.map((t) => (t.name === tier.name ? { ...tier } : t));
+  checkTierRanges(next);
+  return next;
+}
+
 export class BaseStore implements Store {
   readonly kind: 'postgres' | 'pglite';
   private closed = false;
@@ -150,14 +219,7 @@ export class BaseStore implements Store {
     private readonly opts: BaseStoreOptions = {},
   ) {
     this.kind = exec.kind;
-    const m = opts.historyMinChange ?? 0;
-    if (!Number.isFinite(m) || m < 0 || m >= 1) {
-      throw new StoreInputError(
-        'historyMinChange',
-        `historyMinChange must be a fraction from 0 (every change) to below 1 (got ${m})`,
-      );
-    }
-    this.historyMinChange = m;
+    this.historyMinChange = checkHistoryMinChange(opts.historyMinChange);
   }
 
   /** Run `fn` with transient-error retry; wrap database errors in StoreError(op). */
@@ -328,12 +390,7 @@ export class BaseStore implements Store {
   }
 
   async saveSchedules(states: readonly ScheduleState[], now: number): Promise<void> {
-    checkNow(now, 'saveSchedules');
-    if (!Array.isArray(states)) throw new StoreInputError('states', 'saveSchedules: states must be an array');
-    states.forEach((s, i) => checkSchedule(s, `states[${i}]`));
-    if (new Set(states.map((s) => s.tokenId)).size !== states.length) {
-      throw new StoreInputError('states', 'saveSchedules: a token appears twice; send each token once');
-    }
+    checkScheduleStates(states, now);
     if (states.length === 0) return;
     await this.tx('saveSchedules', async (q) => {
       for (let i = 0; i < states.length; i += CHUNK) {
@@ -394,9 +451,9 @@ export class BaseStore implements Store {
     settings: TokenSettings,
     now: number,
   ): Promise<Token | null> {
-    checkNow(now, 'updateTokenSettings');
-    if (typeof addressOrId === 'number' && !Number.isSafeInteger(addressOrId)) return null;
-    const doc = JSON.stringify(validateSettings(settings));
+    const patch = checkSettingsUpdate(addressOrId, settings, now);
+    if (patch === null) return null;
+    const doc = JSON.stringify(patch);
     const byId = typeof addressOrId === 'number';
     const res = await this.run('updateTokenSettings', () =>
       this.exec.query(byId ? SQL.UPDATE_SETTINGS_BY_ID : SQL.UPDATE_SETTINGS_BY_ADDRESS, [
@@ -418,20 +475,9 @@ export class BaseStore implements Store {
   }
 
   async getPriceHistory(tokenId: number, opts: PriceHistoryOptions): Promise<PricePoint[]> {
-    if (!Number.isSafeInteger(tokenId) || tokenId < 1) {
-      throw new StoreInputError('tokenId', `tokenId must be a positive integer (got ${String(tokenId)})`);
-    }
-    const { limit } = opts;
-    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_HISTORY_LIMIT) {
-      throw new StoreInputError(
-        'limit',
-        `limit must be an integer from 1 to ${MAX_HISTORY_LIMIT} (got ${String(limit)})`,
-      );
-    }
-    const from = opts.from === undefined ? 0 : checkNow(opts.from, 'getPriceHistory(from)');
-    const to = opts.to === undefined ? HISTORY_END_MS : checkNow(opts.to, 'getPriceHistory(to)');
+    const { from, to, limit } = checkHistoryQuery(tokenId, opts);
     const res = await this.run('getPriceHistory', () =>
-      this.exec.query(SQL.PRICE_HISTORY, [tokenId, from, Math.min(to, HISTORY_END_MS), limit]),
+      this.exec.query(SQL.PRICE_HISTORY, [tokenId, from, to, limit]),
     );
     return res.rows.map((r) => ({ t: num(r.t), price: num(r.price), source: String(r.source) }));
   }
@@ -463,11 +509,7 @@ export class BaseStore implements Store {
     checkNow(now, 'updateTier');
     validateTier(tier);
     await this.tx('updateTier', async (q) => {
-      const current = (await q.query(SQL.LOCK_TIERS)).rows.map(toTier);
-      if (!current.some((t) => t.name === tier.name)) {
-        throw new StoreInputError('name', `tier ${tier.name} does not exist in refresh_tiers`);
-      }
-      checkTierRanges(current.map((t) => (t.name === tier.name ? tier : t)));
+      replaceTier((await q.query(SQL.LOCK_TIERS)).rows.map(toTier), tier);
       await q.query(SQL.UPDATE_TIER, [
         tier.name,
         tier.minRank,

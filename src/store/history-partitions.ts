@@ -89,18 +89,23 @@ async function createDay(q: Queryable, dayMs: number): Promise<number> {
   return res.rowCount;
 }
 
-export async function maintainHistoryPartitions(
-  exec: Executor,
-  now: number,
-  retentionMs: number,
-  daysAhead = DAYS_AHEAD,
-): Promise<HistoryMaintenanceResult> {
+/** maintainHistory's retention: a positive number of ms. */
+export function checkRetention(retentionMs: number): void {
   if (!Number.isFinite(retentionMs) || retentionMs <= 0) {
     throw new StoreInputError(
       'retentionMs',
       `maintainHistory: retention must be a positive number of ms (got ${retentionMs})`,
     );
   }
+}
+
+export async function maintainHistoryPartitions(
+  exec: Executor,
+  now: number,
+  retentionMs: number,
+  daysAhead = DAYS_AHEAD,
+): Promise<HistoryMaintenanceResult> {
+  checkRetention(retentionMs);
   const out: HistoryMaintenanceResult = { created: [], dropped: [], moved: 0, expiredFromDefault: 0 };
   const cutoff = now - retentionMs;
   const existing = new Set((await exec.query<{ name: string }>(LIST)).rows.map((r) => r.name));

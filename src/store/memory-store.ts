@@ -21,10 +21,20 @@ import type {
   Token,
   TokenWithState,
 } from '../core/types.js';
-import { checkAfterSeq, checkPageSize, checkPartitions, HISTORY_END_MS, SORTABLE } from './base-store.js';
+import {
+  checkAfterSeq,
+  checkHistoryMinChange,
+  checkHistoryQuery,
+  checkPageSize,
+  checkPartitions,
+  checkScheduleStates,
+  checkSettingsUpdate,
+  replaceTier,
+  SORTABLE,
+} from './base-store.js';
 import type { ChangedTokens } from './change-feed.js';
 import { StoreClosedError, StoreInputError } from './errors.js';
-import { DAY_MS, type HistoryMaintenanceResult } from './history-partitions.js';
+import { checkRetention, DAY_MS, type HistoryMaintenanceResult } from './history-partitions.js';
 import {
   ImportRowError,
   RANK_SOURCE,
@@ -55,14 +65,10 @@ import type {
   UpsertResult,
   TokenInput,
 } from './types.js';
-import { MAX_HISTORY_LIMIT } from './types.js';
 import {
   checkNow,
-  checkSchedule,
-  checkTierRanges,
   validateBatch,
   validateListOptions,
-  validateSettings,
   validateTier,
   validateTokenRows,
   type TokenDoc,
@@ -88,14 +94,7 @@ export class MemoryStore implements Store {
   private readonly historyMinChange: number;
 
   constructor(opts: MemoryStoreOptions = {}) {
-    const m = opts.historyMinChange ?? 0;
-    if (!Number.isFinite(m) || m < 0 || m >= 1) {
-      throw new StoreInputError(
-        'historyMinChange',
-        `historyMinChange must be a fraction from 0 (every change) to below 1 (got ${m})`,
-      );
-    }
-    this.historyMinChange = m;
+    this.historyMinChange = checkHistoryMinChange(opts.historyMinChange);
     this.db = opts.database ?? new MemoryDatabase();
     if (opts.migrate !== false) this.db.migrate();
   }
@@ -219,12 +218,7 @@ export class MemoryStore implements Store {
   /** Rows of days wholly past retention go, as when their daily partitions are dropped. */
   async maintainHistory(now: number, retentionMs: number): Promise<HistoryMaintenanceResult> {
     checkNow(now, 'maintainHistory');
-    if (!Number.isFinite(retentionMs) || retentionMs <= 0) {
-      throw new StoreInputError(
-        'retentionMs',
-        `maintainHistory: retention must be a positive number of ms (got ${retentionMs})`,
-      );
-    }
+    checkRetention(retentionMs);
     const db = this.open('maintainHistory');
     const keepFrom = Math.floor((now - retentionMs) / DAY_MS) * DAY_MS;
     let expired = 0;
@@ -248,12 +242,7 @@ export class MemoryStore implements Store {
   }
 
   async saveSchedules(states: readonly ScheduleState[], now: number): Promise<void> {
-    checkNow(now, 'saveSchedules');
-    if (!Array.isArray(states)) throw new StoreInputError('states', 'saveSchedules: states must be an array');
-    states.forEach((s, i) => checkSchedule(s, `states[${i}]`));
-    if (new Set(states.map((s) => s.tokenId)).size !== states.length) {
-      throw new StoreInputError('states', 'saveSchedules: a token appears twice; send each token once');
-    }
+    checkScheduleStates(states, now);
     const db = this.open('saveSchedules');
     checkTokensExist(
       db,
@@ -308,9 +297,8 @@ export class MemoryStore implements Store {
     settings: TokenSettings,
     now: number,
   ): Promise<Token | null> {
-    checkNow(now, 'updateTokenSettings');
-    if (typeof addressOrId === 'number' && !Number.isSafeInteger(addressOrId)) return null;
-    const doc = validateSettings(settings) as TokenSettings;
+    const doc = checkSettingsUpdate(addressOrId, settings, now) as TokenSettings | null;
+    if (doc === null) return null;
     const db = this.open('updateTokenSettings');
     const row = this.find(addressOrId);
     if (!row) return null;
@@ -332,21 +320,7 @@ export class MemoryStore implements Store {
   }
 
   async getPriceHistory(tokenId: number, opts: PriceHistoryOptions): Promise<PricePoint[]> {
-    if (!Number.isSafeInteger(tokenId) || tokenId < 1) {
-      throw new StoreInputError('tokenId', `tokenId must be a positive integer (got ${String(tokenId)})`);
-    }
-    const { limit } = opts;
-    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_HISTORY_LIMIT) {
-      throw new StoreInputError(
-        'limit',
-        `limit must be an integer from 1 to ${MAX_HISTORY_LIMIT} (got ${String(limit)})`,
-      );
-    }
-    const from = opts.from === undefined ? 0 : checkNow(opts.from, 'getPriceHistory(from)');
-    const to = Math.min(
-      opts.to === undefined ? HISTORY_END_MS : checkNow(opts.to, 'getPriceHistory(to)'),
-      HISTORY_END_MS,
-    );
+    const { from, to, limit } = checkHistoryQuery(tokenId, opts);
     const rows = this.open('getPriceHistory').history.get(tokenId) ?? [];
     return rows
       .filter((r) => r.t >= from && r.t < to)
@@ -398,12 +372,7 @@ export class MemoryStore implements Store {
     checkNow(now, 'updateTier');
     validateTier(tier);
     const db = this.open('updateTier');
-    if (!db.tiers.some((t) => t.name === tier.name)) {
-      throw new StoreInputError('name', `tier ${tier.name} does not exist in refresh_tiers`);
-    }
-    const next = db.tiers.map((t) => (t.name === tier.name ? { ...tier } : t));
-    checkTierRanges(next);
-    db.tiers = next;
+    db.tiers = replaceTier(db.tiers, tier);
   }
 }
 

@@ -20,7 +20,7 @@ import type {
 } from '../core/types.js';
 import { DEFAULT_TIERS } from '../core/tiers.js';
 import { StoreError } from './errors.js';
-import type { TokenDoc } from './validate.js';
+import { ROW_FIELDS, type RowField, type TokenDoc } from './validate.js';
 
 export interface TokenRow extends Token {
   partition: number;
@@ -247,18 +247,6 @@ export function applyBatch(
   return { changed, written: ok.length };
 }
 
-const DOC_FIELDS = [
-  'symbol',
-  'name',
-  'decimals',
-  'rank',
-  'volume_24h',
-  'in_contest',
-  'priority_score',
-  'refresh_interval_seconds',
-  'is_active',
-] as const;
-
 /** UPSERT_TOKENS over the tables; `docs` were validated and have distinct addresses. */
 export function applyUpsert(
   db: MemoryDatabase,
@@ -285,8 +273,8 @@ export function applyUpsert(
       const row = db.tokens.get(id)!;
       const oldRank = row.rank;
       const rec = row as unknown as Record<string, unknown>;
-      if (onlyChanged && !DOC_FIELDS.some((f) => f in doc && rec[f] !== doc[f])) continue;
-      for (const f of DOC_FIELDS) if (f in doc) rec[f] = doc[f];
+      if (onlyChanged && !ROW_FIELDS.some((f) => f in doc && rec[f] !== doc[f])) continue;
+      for (const f of ROW_FIELDS) if (f in doc) rec[f] = doc[f];
       row.updated_at = t;
       row.change_seq = ++db.changeSeq;
       sum.updated++;
@@ -294,7 +282,7 @@ export function applyUpsert(
       continue;
     }
     const newId = db.nextTokenId++;
-    const get = <T>(f: (typeof DOC_FIELDS)[number], dflt: T): T => (f in doc ? (doc[f] as T) : dflt);
+    const get = <T>(f: RowField, dflt: T): T => (f in doc ? (doc[f] as T) : dflt);
     const row: TokenRow = {
       id: newId,
       address,

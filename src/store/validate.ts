@@ -33,8 +33,12 @@ function checked<T>(idx: number | null, field: TokenField, v: unknown): T {
   return v as T;
 }
 
-/** Every import column but the address (checked first, it also gives the partition). */
-const ROW_FIELDS = IMPORT_COLUMNS.filter((f): f is Exclude<ImportColumn, 'address'> => f !== 'address');
+/**
+ * Every import column but the address (checked first, it also gives the partition): the fields of
+ * a TokenDoc besides address and partition, which an upsert copies onto the token row.
+ */
+export type RowField = Exclude<ImportColumn, 'address'>;
+export const ROW_FIELDS: readonly RowField[] = IMPORT_COLUMNS.filter((f): f is RowField => f !== 'address');
 
 /** Validate one import row; returns the doc the upsert SQL reads. */
 export function validateTokenInput(row: TokenInput, idx: number): TokenDoc {

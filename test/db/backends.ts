@@ -17,6 +17,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 import { openStore, type OpenStoreOptions } from '../../src/store/index.js';
 import type { Executor, QueryResult } from '../../src/store/executor.js';
 import { PgStore } from '../../src/store/pg-store.js';
@@ -105,6 +106,39 @@ async function selectBackends(): Promise<Backend[]> {
 export const backends: Backend[] = await selectBackends();
 /** The lanes with a SQL database (for tests about SQL itself). */
 export const sqlBackends: Backend[] = backends.filter((b) => b.kind !== 'memory');
+
+export interface LaneStoreOptions {
+  /** Run store.migrate() after opening (default false). */
+  migrate?: boolean;
+  /** The beforeAll's timeout in ms (default: vitest's hookTimeout). */
+  timeoutMs?: number;
+}
+
+/**
+ * The usual lane setup of a describe block: beforeAll creates a fresh database of `backend`, opens
+ * a store on it (migrated when asked) and hands both to `ready` (the test keeps them in its own
+ * variables, and seeds there if it needs to); afterAll closes the store and drops the database.
+ * A test's own afterAll registered after this call runs before it (vitest runs after-hooks in
+ * reverse), so it can still use the store.
+ */
+export function useLaneStore(
+  backend: Backend,
+  ready: (store: Store, db: TestDatabase) => void | Promise<void>,
+  opts: LaneStoreOptions = {},
+): void {
+  let db: TestDatabase | undefined;
+  let store: Store | undefined;
+  beforeAll(async () => {
+    db = await backend.createDatabase();
+    store = await db.open();
+    if (opts.migrate) await store.migrate();
+    await ready(store, db);
+  }, opts.timeoutMs);
+  afterAll(async () => {
+    await store?.close();
+    await db?.dispose();
+  });
+}
 
 /** Rows in token_price_history (of these tokens). */
 export async function historyCount(store: Store, tokenIds?: readonly number[]): Promise<number> {

@@ -3,12 +3,12 @@
  * with its heartbeat, reads the other's after the round, and plans with its share. Until every
  * live instance has published one, the share is the partition count's.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ClusterMember, type DemandSource } from '../../src/cluster/member.js';
 import { demandCurve, splitBudget, type DemandCurve } from '../../src/cluster/mu-split.js';
 import { ManualClock } from '../../src/core/clock.js';
 import type { Store } from '../../src/store/types.js';
-import { executorOf, sqlBackends, type TestDatabase } from './backends.js';
+import { executorOf, sqlBackends, useLaneStore } from './backends.js';
 
 const OPTS = { deviation: 0.01, minIntervalSeconds: 15, maxIntervalSeconds: 3600 };
 /** The plan: 600 rpm x 50 ids x 0.95. */
@@ -42,17 +42,8 @@ async function until(cond: () => boolean): Promise<void> {
 }
 
 describe.each(sqlBackends)('the budget split between instances on $kind', (backend) => {
-  let db: TestDatabase;
   let store: Store;
-  beforeAll(async () => {
-    db = await backend.createDatabase();
-    store = await db.open();
-    await store.migrate();
-  });
-  afterAll(async () => {
-    await store?.close();
-    await db?.dispose();
-  });
+  useLaneStore(backend, (s) => void (store = s), { migrate: true });
 
   const member = (id: string, clock: ManualClock) =>
     new ClusterMember({

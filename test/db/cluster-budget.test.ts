@@ -3,33 +3,25 @@
  * 10,000 request starts from 3 clients with random delays, the ManualClock passed as the
  * database's now, never exceed the plan in any 60 s window; and (PostgreSQL) the same on the database's own clock in real time, with a 1 s window.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { budgetKey, SqlBudgetStore } from '../../src/cluster/budget-store.js';
 import { SharedBudget } from '../../src/cluster/shared-budget.js';
 import { ManualClock, SystemClock } from '../../src/core/clock.js';
 import type { Executor } from '../../src/store/executor.js';
 import type { Store } from '../../src/store/types.js';
 import { CountingBudgetStore, drive, maxInAnyWindow } from '../cluster/budget-drive.js';
-import { sqlBackends, count, executorOf, type TestDatabase } from './backends.js';
+import { sqlBackends, count, executorOf, useLaneStore } from './backends.js';
 
 const T0 = 1_800_000_000_000;
 const delay = (rng: { next(): number }) => (rng.next() < 0.01 ? rng.next() * 3000 : rng.next() * 150);
 
 // Leases and fencing live in SQL tables (cluster_leases, cluster_budget): SQL lanes only.
 describe.each(sqlBackends)('shared budget on $kind', (backend) => {
-  let db: TestDatabase;
   let store: Store;
   let exec: Executor;
-
-  beforeAll(async () => {
-    db = await backend.createDatabase();
-    store = await db.open();
-    exec = executorOf(store);
-  });
-
-  afterAll(async () => {
-    await store?.close();
-    await db?.dispose();
+  useLaneStore(backend, (s) => {
+    store = s;
+    exec = executorOf(s);
   });
 
   it('3 clients, 10,000 starts with random delays: never more than the plan in any 60 s window,', async () => {

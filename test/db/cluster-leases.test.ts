@@ -5,7 +5,7 @@
  * moved on is refused and its transaction rolled back, and (PostgreSQL, two sessions) a takeover
  * waits for a write that already passed the check.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FencedWriteError, assertLeases } from '../../src/cluster/fencing.js';
 import type { LeaseRow } from '../../src/cluster/lease-store.js';
 import { SqlLeaseStore } from '../../src/cluster/lease-store.js';
@@ -14,7 +14,7 @@ import { ManualClock } from '../../src/core/clock.js';
 import type { Executor } from '../../src/store/executor.js';
 import type { Store } from '../../src/store/types.js';
 import { clusterScenario, LeaseSim } from '../cluster/lease-sim.js';
-import { sqlBackends, count, executorOf, type TestDatabase } from './backends.js';
+import { sqlBackends, count, executorOf, useLaneStore } from './backends.js';
 
 const T0 = 1_800_000_000_000;
 
@@ -34,19 +34,11 @@ async function leaseTable(exec: Executor): Promise<LeaseRow[]> {
 
 // Leases and fencing live in SQL tables (cluster_leases, cluster_budget): SQL lanes only.
 describe.each(sqlBackends)('cluster leases on $kind', (backend) => {
-  let db: TestDatabase;
   let store: Store;
   let exec: Executor;
-
-  beforeAll(async () => {
-    db = await backend.createDatabase();
-    store = await db.open();
-    exec = executorOf(store);
-  });
-
-  afterAll(async () => {
-    await store?.close();
-    await db?.dispose();
+  useLaneStore(backend, (s) => {
+    store = s;
+    exec = executorOf(s);
   });
 
   it('migration 0005 creates 64 free leases at epoch 0 and refuses a raw API key as a budget key', async () => {

@@ -5,24 +5,15 @@
  * exit; at 3,000 rpm and 60,000 tokens, 32 drains of ~1,000 tokens each held the release up for
  * 1.5–7.3 s (bench:cluster).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ClusterMember, type PartitionTarget } from '../../src/cluster/member.js';
 import { systemClock } from '../../src/core/clock.js';
-import { sqlBackends, executorOf, type TestDatabase } from './backends.js';
+import { sqlBackends, executorOf, useLaneStore } from './backends.js';
 import type { Store } from '../../src/store/types.js';
 
 describe.each(sqlBackends)('ClusterMember.stop on $kind', (backend) => {
-  let db: TestDatabase;
   let store: Store;
-  beforeAll(async () => {
-    db = await backend.createDatabase();
-    store = await db.open();
-    await store.migrate();
-  });
-  afterAll(async () => {
-    await store?.close();
-    await db?.dispose();
-  });
+  useLaneStore(backend, (s) => void (store = s), { migrate: true });
 
   it('releases every lease and leaves without draining the partitions one by one', async () => {
     const member = new ClusterMember({

@@ -5,7 +5,7 @@
  * slots.
  */
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { budgetKey, SqlBudgetStore } from '../../src/cluster/budget-store.js';
 import { LeaseManager } from '../../src/cluster/leases.js';
 import { SqlLeaseStore, type LeaseStore } from '../../src/cluster/lease-store.js';
@@ -13,7 +13,7 @@ import { listenForCluster } from '../../src/cluster/notify.js';
 import { SharedBudget } from '../../src/cluster/shared-budget.js';
 import { SystemClock } from '../../src/core/clock.js';
 import type { Store } from '../../src/store/types.js';
-import { backends, executorOf, type TestDatabase } from './backends.js';
+import { backends, executorOf, useLaneStore } from './backends.js';
 
 const postgres = backends.filter((b) => b.kind === 'postgres');
 
@@ -27,21 +27,17 @@ async function until(cond: () => boolean, ms = 5000): Promise<boolean> {
 }
 
 describe.each(postgres)('cluster notifications on $kind', (backend) => {
-  let db: TestDatabase;
   let store: Store;
   let listener: pg.Client;
 
-  beforeAll(async () => {
-    db = await backend.createDatabase();
-    store = await db.open();
+  useLaneStore(backend, async (s, db) => {
+    store = s;
     listener = new pg.Client({ connectionString: db.url! });
     await listener.connect();
   });
-
+  // Registered after useLaneStore, so it runs first: the listener ends before the database goes.
   afterAll(async () => {
     await listener?.end();
-    await store?.close();
-    await db?.dispose();
   });
 
   it("a stopping instance's release wakes the other at once: it takes all 64 without waiting for its next renewal", async () => {

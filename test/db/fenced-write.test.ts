@@ -4,7 +4,7 @@
  * took a partition over (its epoch moved on) the write is refused as a FencedWriteError naming
  * that partition, nothing of the batch is applied, and it is still ONE statement.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FencedWriteError } from '../../src/cluster/fencing.js';
 import { SqlLeaseStore } from '../../src/cluster/lease-store.js';
 import { ManualClock } from '../../src/core/clock.js';
@@ -12,21 +12,19 @@ import type { RefreshBatchWrite } from '../../src/core/types.js';
 import { partitionOf } from '../../src/store/partition.js';
 import type { Executor } from '../../src/store/executor.js';
 import type { Store } from '../../src/store/types.js';
-import { addr, sqlBackends, count, executorOf, sql, type TestDatabase } from './backends.js';
+import { addr, sqlBackends, count, executorOf, sql, useLaneStore } from './backends.js';
 
 const T0 = 1_800_000_000_000;
 
 // Leases and fencing live in SQL tables (cluster_leases, cluster_budget): SQL lanes only.
 describe.each(sqlBackends)('fenced batch write on $kind', (backend) => {
-  let db: TestDatabase;
   let store: Store;
   let exec: Executor;
   const ids: number[] = [];
   const parts: number[] = [];
 
-  beforeAll(async () => {
-    db = await backend.createDatabase();
-    store = await db.open();
+  useLaneStore(backend, async (s) => {
+    store = s;
     exec = executorOf(store);
     // Two tokens in two different partitions.
     const addresses: string[] = [];
@@ -43,11 +41,6 @@ describe.each(sqlBackends)('fenced batch write on $kind', (backend) => {
       ids.push(t!.id);
       parts.push(partitionOf(a));
     }
-  });
-
-  afterAll(async () => {
-    await store?.close();
-    await db?.dispose();
   });
 
   const write = (now: number, price: number, fence: RefreshBatchWrite['fence']): RefreshBatchWrite => ({

@@ -5,9 +5,8 @@
  * Outcomes only, no timings asserted.
  */
 import { afterAll, describe, expect, it } from 'vitest';
+import { sleep } from '../fixtures/child.js';
 import { startLocalService, type LocalService } from '../fixtures/local-service.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('batching in the running service', () => {
   let local: LocalService | undefined;

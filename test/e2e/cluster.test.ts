@@ -11,20 +11,17 @@
  *
  * Real time, kept short: 6 s leases (failover <= 6 + 2 s), a 60 rpm plan, about 2 minutes.
  */
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startMarket, type MarketServer } from '../../src/market/index.js';
-import { waitForOutput } from '../fixtures/child.js';
-import { createDatabase, requirePostgres } from './pg-env.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { MarketServer } from '../../src/market/index.js';
+import { msUntil, runCli, sleep, spawnCli, waitForOutput } from '../fixtures/child.js';
+import { requirePostgres, useMarketAndDatabase } from './pg-env.js';
 
-const CLI = join(import.meta.dirname, '../../dist/cli/main.js');
-const run = promisify(execFile);
 const RPM = 60;
 const MIN_INTERVAL_S = 10;
 const ADMIN = 'e2e-cluster-admin-token';
@@ -44,7 +41,6 @@ interface ClusterView {
 }
 
 const hasPg = await requirePostgres();
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe.runIf(hasPg)('three `start` processes on one PostgreSQL database', () => {
   let market: MarketServer;
@@ -67,13 +63,10 @@ describe.runIf(hasPg)('three `start` processes on one PostgreSQL database', () =
   });
 
   async function startInstance(id: string): Promise<Instance> {
-    const child = spawn('node', [CLI, 'start'], { env: env(id), stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-    const m = await waitForOutput(child, () => out, /"url":"(http:[^"]+)".*service running/, 30_000);
-    if (!m) throw new Error(`instance ${id} did not start:\n${out}`);
-    const inst = { id, child, out: () => out, url: m[1]! };
+    const { child, out } = spawnCli(['start'], env(id));
+    const m = await waitForOutput(child, out, /"url":"(http:[^"]+)".*service running/, 30_000);
+    if (!m) throw new Error(`instance ${id} did not start:\n${out()}`);
+    const inst = { id, child, out, url: m[1]! };
     started.push(inst);
     return inst;
   }
@@ -94,34 +87,19 @@ describe.runIf(hasPg)('three `start` processes on one PostgreSQL database', () =
   }
 
   /** Polls `inst`'s view until `ok` holds; returns the ms it took, or -1 after `ms`. */
-  async function until(inst: Instance, ok: (v: ClusterView) => boolean, ms: number): Promise<number> {
-    const t0 = Date.now();
-    while (Date.now() - t0 < ms) {
-      if (ok(await cluster(inst))) return Date.now() - t0;
-      await sleep(100);
-    }
-    return -1;
-  }
+  const until = (inst: Instance, ok: (v: ClusterView) => boolean, ms: number): Promise<number> =>
+    msUntil(async () => ok(await cluster(inst)), ms);
 
   const covered = (v: ClusterView): number => new Set(v.instances.flatMap((i) => i.partitions)).size;
 
-  beforeAll(async () => {
-    market = await startMarket({
-      port: 0,
-      tokens: 300,
-      rpm: RPM,
-      seed: 14,
-      faults: { latencyMs: { min: 30, max: 80 } },
-    });
-    db = await createDatabase('trs_e2e_cluster');
-    client = new pg.Client({ connectionString: db.url });
-    await client.connect();
-  });
-  afterAll(async () => {
+  useMarketAndDatabase(
+    { port: 0, tokens: 300, rpm: RPM, seed: 14, faults: { latencyMs: { min: 30, max: 80 } } },
+    'trs_e2e_cluster',
+    (e) => void ({ market, db, client } = e),
+  );
+  // Runs before useMarketAndDatabase's afterAll: no instance outlives the database.
+  afterAll(() => {
     for (const s of started) if (s.child.exitCode === null) s.child.kill('SIGKILL');
-    await client?.end();
-    await market?.close();
-    await db?.drop();
   });
 
   it('share one plan, fail over after kill -9 within 15 s and hand over on SIGTERM within 2 s', async () => {
@@ -130,7 +108,7 @@ describe.runIf(hasPg)('three `start` processes on one PostgreSQL database', () =
     market.tokens.forEach((t, i) => csv.push(`${t.address},${t.symbol},${i + 1},${1e6 / (i + 1)}`));
     const file = join(dir, 'tokens.csv');
     await writeFile(file, csv.join('\n') + '\n');
-    await run('node', [CLI, 'tokens', 'import', file], { env: env('importer') });
+    await runCli(['tokens', 'import', file], env('importer'));
 
     const [a, b, c] = [await startInstance('i-a'), await startInstance('i-b'), await startInstance('i-c')];
     // Balanced: three instances, 21-22 partitions each, all 64 held.
@@ -188,15 +166,14 @@ describe.runIf(hasPg)('three `start` processes on one PostgreSQL database', () =
     const exited = once(b.child, 'exit');
     const termAt = Date.now();
     b.child.kill('SIGTERM');
-    let handover = -1;
-    while (Date.now() - termAt < 5_000) {
-      const v = await cluster(c);
-      if (v.instances.length === 1 && v.instances[0]!.partitions.length === 64) {
-        handover = Date.now() - termAt;
-        break;
-      }
-      await sleep(50);
-    }
+    const handover = await msUntil(
+      async () => {
+        const v = await cluster(c);
+        return v.instances.length === 1 && v.instances[0]!.partitions.length === 64;
+      },
+      5_000,
+      { everyMs: 50, from: termAt },
+    );
     const [code] = (await exited) as [number | null];
     expect(code).toBe(0);
     console.log(`cluster e2e: failover after kill -9 ${failover} ms, handover after SIGTERM ${handover} ms`);

@@ -6,9 +6,8 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { NO_FAULTS } from '../../src/market/index.js';
+import { sleep } from '../fixtures/child.js';
 import { startLocalService, type LocalService } from '../fixtures/local-service.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('a misbehaving upstream, then a healthy one', () => {
   let local: LocalService | undefined;

@@ -14,18 +14,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import type { PgliteStore } from '../../src/store/pglite-store.js';
 import type { PriceDroppedEvent, PriceHeldEvent } from '../../src/scheduler/types.js';
+import { pollUntil as until, sleep } from '../fixtures/child.js';
 import { startLocalService, type LocalService } from '../fixtures/local-service.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(cond: () => boolean | Promise<boolean>, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await cond()) return true;
-    await sleep(100);
-  }
-  return cond();
-}
 
 describe('the plausibility guard in the running service', () => {
   let local: LocalService | undefined;

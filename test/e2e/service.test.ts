@@ -3,19 +3,16 @@
  * the market simulator (rpm limited) and a fresh PostgreSQL database. Runs on real time (a few
  * seconds of service), asserting outcomes, never timings.
  */
-import { spawn, execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startMarket, type MarketServer } from '../../src/market/index.js';
-import { createDatabase, requirePostgres } from './pg-env.js';
+import { describe, expect, it } from 'vitest';
+import type { MarketServer } from '../../src/market/index.js';
+import { runCli, spawnCli, waitForOutput } from '../fixtures/child.js';
+import { requirePostgres, useMarketAndDatabase } from './pg-env.js';
 
-const CLI = join(import.meta.dirname, '../../dist/cli/main.js');
-const run = promisify(execFile);
 const RPM = 40;
 
 const hasPg = await requirePostgres();
@@ -34,23 +31,11 @@ describe.runIf(hasPg)('token-refresh start (child process) against the simulator
     CI: 'true',
   });
 
-  beforeAll(async () => {
-    market = await startMarket({
-      port: 0,
-      tokens: 200,
-      rpm: RPM,
-      seed: 11,
-      faults: { latencyMs: { min: 500, max: 1000 } },
-    });
-    db = await createDatabase('trs_e2e');
-    client = new pg.Client({ connectionString: db.url });
-    await client.connect();
-  });
-  afterAll(async () => {
-    await client?.end();
-    await market?.close();
-    await db?.drop();
-  });
+  useMarketAndDatabase(
+    { port: 0, tokens: 200, rpm: RPM, seed: 11, faults: { latencyMs: { min: 500, max: 1000 } } },
+    'trs_e2e',
+    (e) => void ({ market, db, client } = e),
+  );
 
   it('imports, refreshes only served prices, honours tiers and the limit, and stops cleanly on SIGTERM', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'trs-e2e-'));
@@ -60,21 +45,16 @@ describe.runIf(hasPg)('token-refresh start (child process) against the simulator
     );
     const file = join(dir, 'tokens.csv');
     await writeFile(file, csv.join('\n') + '\n');
-    const imp = await run('node', [CLI, 'tokens', 'import', file], { env: env() });
+    const imp = await runCli(['tokens', 'import', file], env());
     expect(imp.stdout).toMatch(/imported 200 tokens: 200 new, 0 changed, 0 unchanged/);
     expect(imp.stderr).toMatch(/ignored unknown columns: extra_col/);
     // The same file again: nothing is rewritten, and the summary says so.
-    const again = await run('node', [CLI, 'tokens', 'import', file], { env: env() });
+    const again = await runCli(['tokens', 'import', file], env());
     expect(again.stdout).toMatch(/imported 200 tokens: 0 new, 0 changed, 200 unchanged, 0 rank history rows/);
 
-    const child = spawn('node', [CLI, 'start'], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    const deadline = Date.now() + 20_000;
-    while (!/service running/.test(out) && Date.now() < deadline)
-      await new Promise((r) => setTimeout(r, 100));
-    expect(out).toMatch(/service running/);
+    const { child, out } = spawnCli(['start'], env());
+    await waitForOutput(child, out, /service running/, 20_000);
+    expect(out()).toMatch(/service running/);
     // let it refresh for a while (real time; assertions are on outcomes)
     await new Promise((r) => setTimeout(r, 12_000));
 
@@ -84,7 +64,7 @@ describe.runIf(hasPg)('token-refresh start (child process) against the simulator
     const [code] = (await exited) as [number | null];
     expect(code).toBe(0);
     expect(Date.now() - sentAt).toBeLessThan(10_000);
-    expect(out).not.toMatch(/"level":50/); // no error logs
+    expect(out()).not.toMatch(/"level":50/); // no error logs
 
     // every stored price is one the simulator actually served for that mint
     const prices = await client.query<{ address: string; price: number }>(

@@ -3,19 +3,15 @@
  * line, before the scheduler starts: the market (which counts every request) sees no price call.
  * On a throw-away PostgreSQL database (the embedded one takes ~30 s to create on a busy machine).
  */
-import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMarket, type MarketServer } from '../../src/market/index.js';
+import { runCli, spawnCli } from '../fixtures/child.js';
 import { createDatabase, requirePostgres } from './pg-env.js';
-
-const CLI = join(import.meta.dirname, '../../dist/cli/main.js');
-const run = promisify(execFile);
 
 const hasPg = await requirePostgres();
 
@@ -54,24 +50,17 @@ describe.runIf(hasPg)('token-refresh start on a busy port', () => {
     const csv = ['address,symbol,rank', ...market.tokens.map((t, i) => `${t.address},${t.symbol},${i + 1}`)];
     const file = join(dir, 'tokens.csv');
     await writeFile(file, csv.join('\n') + '\n');
-    await run('node', [CLI, 'tokens', 'import', file], { env });
+    await runCli(['tokens', 'import', file], env);
 
-    const child = spawn('node', [CLI, 'start', '--port', String(busyPort)], {
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const { child, stdout, stderr } = spawnCli(['start', '--port', String(busyPort)], env);
     const [code] = (await once(child, 'exit')) as [number | null];
 
-    expect(code, stdout + stderr).toBe(1);
-    const lines = stderr.trim().split('\n');
-    expect(lines, stderr).toHaveLength(1);
+    expect(code, stdout() + stderr()).toBe(1);
+    const lines = stderr().trim().split('\n');
+    expect(lines, stderr()).toHaveLength(1);
     expect(lines[0]).toMatch(new RegExp(`port ${busyPort} on 127\\.0\\.0\\.1 is already in use`));
     expect(lines[0]).toMatch(/--port/);
-    expect(stdout).not.toMatch(/service running/);
+    expect(stdout()).not.toMatch(/service running/);
     const priceCalls = market.requestLog().filter((r) => r.path.startsWith('/price/'));
     expect(priceCalls).toHaveLength(0);
   }, 60_000);

@@ -6,16 +6,14 @@
  *  - SIGTERM while the database is down exits 0 within 10 s;
  *  - SIGTERM during the start-up wait exits 0.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMarket, type MarketServer } from '../../src/market/index.js';
 import { createDatabase, requirePostgres } from './pg-env.js';
-import { waitForOutput } from '../fixtures/child.js';
+import { spawnCli, waitForOutput, type CliChild } from '../fixtures/child.js';
 
-const CLI = join(import.meta.dirname, '../../dist/cli/main.js');
 const hasPg = await requirePostgres();
 
 /** A TCP forwarder on `port` to the real PostgreSQL, opened and closed at will. */
@@ -79,16 +77,15 @@ describe.runIf(hasPg)('token-refresh start and a database that comes and goes', 
     await db?.drop();
   });
 
-  function startService(): { child: ChildProcess; out: () => string } {
-    let out = '';
-    const child = spawn('node', [CLI, 'start'], {
-      env: { PATH: process.env.PATH, DATABASE_URL: url, PRICE_API_URL: market.priceUrlV3, PORT: '0' },
-      stdio: ['ignore', 'pipe', 'pipe'],
+  function startService(): CliChild {
+    const started = spawnCli(['start'], {
+      PATH: process.env.PATH,
+      DATABASE_URL: url,
+      PRICE_API_URL: market.priceUrlV3,
+      PORT: '0',
     });
-    children.push(child);
-    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-    return { child, out: () => out };
+    children.push(started.child);
+    return started;
   }
 
   it('waits for a database that is down at start, serves once it is up, and exits 0 on SIGTERM while it is down again', async () => {

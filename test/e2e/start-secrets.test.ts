@@ -6,13 +6,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMarket, type MarketServer } from '../../src/market/index.js';
 import { createDatabase, requirePostgres } from './pg-env.js';
-import { waitForOutput } from '../fixtures/child.js';
+import { CLI, waitForOutput } from '../fixtures/child.js';
 
-const CLI = join(import.meta.dirname, '../../dist/cli/main.js');
 const API_KEY = 'jup-key-e2e-5b1f0c9a7d';
 const ADMIN_TOKEN = 'admin-token-e2e-8c2d4e6f0a1b3c5d';
 
