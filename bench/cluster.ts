@@ -211,7 +211,7 @@ async function runCount(n: number, market: MarketProcess, csv: string): Promise<
               .out()
               .split('\n')
               .filter((l) => /budget split/.test(l))
-              .slice(-12)
+              .slice(-24)
               .join('\n'),
           );
         }

@@ -22,7 +22,7 @@
 import type { Clock } from '../core/clock.js';
 import type { FailureKind, HintClamp, RateLimitHint } from '../core/rate-limiter.js';
 import { PartitionNotHeldError, partitionsNotSendable } from '../scheduler/partitions.js';
-import type { SharedBudget } from './shared-budget.js';
+import { SLOT_UTILISATION, type SharedBudget } from './shared-budget.js';
 
 const WINDOW_MS = 60_000;
 /** A share below this is planned as this (an instance with no tokens still paces sanely). */
@@ -39,6 +39,15 @@ export class ClusterLimiter {
     /** Share of the plan this instance plans with (0..1). */
     private readonly share: () => number,
   ) {}
+
+  /**
+   * The scheduler plans for exactly the pace of the shared slots (SLOT_UTILISATION, 0.975 of the
+   * plan), not its own default 0.95: a plan below their pace leaves instances with nothing due
+   * when slots come, and one above it makes every instance's backlog race for the slots, which
+   * serves the important instance's excess no better than the others' (simulate --instances,
+   * by rank: the equal-μ split 1.1 % above one instance planning at 1.0, 0.x % at 0.975).
+   */
+  readonly planUtilisation = SLOT_UTILISATION;
 
   /** Requests per minute the scheduler plans for: the plan x this instance's share. */
   get effectiveMaxRequests(): number {

@@ -1,7 +1,7 @@
 /**
  * Who this instance is, how long its leases last and how it splits the budget, from the
  * environment: TOKEN_REFRESH_INSTANCE_ID (default host-pid-random), TOKEN_REFRESH_LEASE_SECONDS
- * (default 10) and TOKEN_REFRESH_BUDGET_SPLIT (default partitions).
+ * (default 10) and TOKEN_REFRESH_BUDGET_SPLIT (default mu).
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -46,16 +46,17 @@ export function resolveLeaseMs(env: NodeJS.ProcessEnv = process.env): number {
 export type BudgetSplitMode = 'partitions' | 'mu';
 
 /**
- * TOKEN_REFRESH_BUDGET_SPLIT: `partitions` (default: each instance plans with partitions / 64 of
- * the plan) or `mu` (the equal-μ split, mu-balancer.ts). Opt-in: in simulation it plans within
- * 1 % of one instance where the count split loses 11 %, but bench:cluster's three real processes
- * at 3,000 rpm sent 81–90 % of the plan with it against 94.5 % by partitions, not explained yet
- * (docs/cluster.md).
+ * TOKEN_REFRESH_BUDGET_SPLIT: `mu` (default: the equal-μ split, mu-balancer.ts) or `partitions`
+ * (each instance plans with partitions / 64 of the plan). In simulation the equal-μ split plans
+ * within 1 % of one instance where the count split loses 11–17 %; three real processes at 3,000
+ * rpm send 96.7 % of the plan with it (bench:cluster). It was opt-in while they sent 70–92 %:
+ * a newcomer's curve planned on its empty book gave it a share of 0, and chunks of a whole
+ * second of the plan made one instance of three fall behind (docs/cluster.md).
  */
 export function resolveBudgetSplit(env: NodeJS.ProcessEnv = process.env): BudgetSplitMode {
   const raw = env.TOKEN_REFRESH_BUDGET_SPLIT;
-  if (raw === undefined || raw === '' || raw === 'partitions') return 'partitions';
-  if (raw === 'mu') return 'mu';
+  if (raw === undefined || raw === '' || raw === 'mu') return 'mu';
+  if (raw === 'partitions') return 'partitions';
   throw new ConfigError(
     'TOKEN_REFRESH_BUDGET_SPLIT',
     `must be partitions or mu (got ${JSON.stringify(raw.slice(0, 40))})`,

@@ -63,7 +63,7 @@ export interface ClusterMemberOptions {
   logger?: Logger;
   /** The planner's multiplier, published with the heartbeat (null when the policy has none). */
   mu?: () => number | null;
-  /** How this instance's share of the plan is found (instance.ts resolveBudgetSplit); default partitions. */
+  /** How this instance's share of the plan is found (instance.ts resolveBudgetSplit); default mu. */
   budgetSplit?: BudgetSplitMode;
 }
 
@@ -105,6 +105,7 @@ export class ClusterMember {
       clock: o.clock,
       key: budgetKey(o.apiKey),
       requestsPerMinute: o.requestsPerMinute,
+      shareOf: () => this.balancer.share(),
     });
     this.leases = new LeaseManager({
       store: new SqlLeaseStore(o.queryable),
@@ -173,7 +174,7 @@ export class ClusterMember {
   attach(target: PartitionTarget, mu?: () => number | null, demand?: DemandSource): void {
     this.target = target;
     if (mu) this.muOf = mu;
-    if (demand && this.o.budgetSplit === 'mu') {
+    if (demand && (this.o.budgetSplit ?? 'mu') === 'mu') {
       this.demand = demand;
       this.leases.on('round', ({ view }) => void this.rebalance(view.live));
     }

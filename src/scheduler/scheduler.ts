@@ -83,6 +83,11 @@ export type SchedulerLimiter = Pick<RateLimiter, 'effectiveMaxRequests' | 'nextA
    * is due now; false starts the reservation, and the batch is formed when its slot is due.
    */
   slotReady?(): boolean;
+  /**
+   * Share of effectiveMaxRequests the plan is made for, when the limiter knows better than the
+   * scheduler's own `utilisation` (default 0.95).
+   */
+  readonly planUtilisation?: number;
 };
 
 export class TokenRefreshScheduler {
@@ -216,7 +221,8 @@ export class TokenRefreshScheduler {
 
   /** Token refreshes per second `requestsPerMinute` buy (at the current batch size and utilisation). */
   capacityAt(requestsPerMinute: number): number {
-    return (requestsPerMinute / 60) * this.batcher.size * this.o.utilisation;
+    const utilisation = this.o.limiter.planUtilisation ?? this.o.utilisation;
+    return (requestsPerMinute / 60) * this.batcher.size * utilisation;
   }
 
   private policyContext(): PolicyContext {

@@ -189,8 +189,14 @@ export async function runClusterSimulation(options: ClusterSimOptions): Promise<
   for (let j = 0; j < options.instances; j++) {
     const id = `sim-${j + 1}`;
     const store = await seededStore(o, market, tiers, members[j]!);
-    const budget = new SharedBudget({ store: budgetStore, clock, key: 'keyless', requestsPerMinute: rpm });
-    const balancer = new MuBalancer({
+    const budget: SharedBudget = new SharedBudget({
+      store: budgetStore,
+      clock,
+      key: 'keyless',
+      requestsPerMinute: rpm,
+      shareOf: () => balancer.share(),
+    });
+    const balancer: MuBalancer = new MuBalancer({
       instanceId: id,
       fallbackShare: () => partitions[j]!.length / PARTITION_COUNT,
     });

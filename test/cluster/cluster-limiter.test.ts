@@ -9,7 +9,10 @@ import { ClusterLimiter } from '../../src/cluster/cluster-limiter.js';
 import { SharedBudget, SLOT_UTILISATION } from '../../src/cluster/shared-budget.js';
 import { CircuitBreaker } from '../../src/core/circuit-breaker.js';
 import { ManualClock } from '../../src/core/clock.js';
+import { createPolicy } from '../../src/core/policies.js';
 import { PartitionNotHeldError, registerSendCheck } from '../../src/scheduler/partitions.js';
+import { TokenRefreshScheduler } from '../../src/scheduler/scheduler.js';
+import type { Store } from '../../src/store/types.js';
 import { PriceClient } from '../../src/sources/price-client.js';
 import type { FetchPricesResult, PriceSource } from '../../src/sources/types.js';
 import { testMint } from '../fixtures/mints.js';
@@ -69,6 +72,28 @@ describe('ClusterLimiter', () => {
     expect(budget.snapshot().queuedSlots).toBeGreaterThan(0);
     await clock.advanceAsync(Math.max(0, at - clock.now()));
     expect(limiter.slotReady()).toBe(true);
+  });
+
+  it("a member's scheduler plans at the slots' pace (0.975 of its share), one alone at 95 % of its plan", () => {
+    // Planning at 0.95 against slots at 0.975 left instances with nothing due when their slots
+    // came: 3 processes at 3,000 rpm dropped slots unused.
+    const { clock, limiter, client } = setup(() => 0.5, 3000);
+    const alone = { effectiveMaxRequests: 1500, nextAvailableAt: () => clock.now(), spacingMs: 40 };
+    const scheduler = (lim: ClusterLimiter | typeof alone) =>
+      new TokenRefreshScheduler({
+        store: {} as Store,
+        client,
+        limiter: lim,
+        breaker: new CircuitBreaker({ clock }),
+        clock,
+        policy: createPolicy('optimal', {}),
+        requestsPerMinute: 3000,
+        maxBatchSize: 50,
+        sourceName: 'fake',
+      });
+    expect(limiter.planUtilisation).toBe(SLOT_UTILISATION);
+    expect(scheduler(limiter).capacityPerSecond()).toBeCloseTo((1500 / 60) * 50 * 0.975, 9);
+    expect(scheduler(alone).capacityPerSecond()).toBeCloseTo((1500 / 60) * 50 * 0.95, 9);
   });
 
   /** A scheduler with work always due: a batch whenever a slot is ready; `stall` ms lost a second. */

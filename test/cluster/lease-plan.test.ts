@@ -126,8 +126,10 @@ describe('instance id and lease length from the environment', () => {
     expect(() => resolveLeaseMs({ TOKEN_REFRESH_LEASE_SECONDS: 'ten' })).toThrow(ConfigError);
   });
 
-  it('reads TOKEN_REFRESH_BUDGET_SPLIT (partitions by default, or mu)', () => {
-    expect(resolveBudgetSplit({})).toBe('partitions');
+  it('reads TOKEN_REFRESH_BUDGET_SPLIT (mu by default, or partitions)', () => {
+    expect(resolveBudgetSplit({})).toBe('mu');
+    expect(resolveBudgetSplit({ TOKEN_REFRESH_BUDGET_SPLIT: '' })).toBe('mu');
+    expect(resolveBudgetSplit({ TOKEN_REFRESH_BUDGET_SPLIT: 'partitions' })).toBe('partitions');
     expect(resolveBudgetSplit({ TOKEN_REFRESH_BUDGET_SPLIT: 'mu' })).toBe('mu');
     expect(() => resolveBudgetSplit({ TOKEN_REFRESH_BUDGET_SPLIT: 'μ' })).toThrow(
       /^TOKEN_REFRESH_BUDGET_SPLIT: /,

@@ -99,6 +99,42 @@ describe('SharedBudget on a fake clock (in-memory GCRA)', () => {
     expect(trips).toBeLessThan(80); // still ~1 round trip a second
   });
 
+  it("a reservation is at most the instance's share of a second's slots", async () => {
+    // During its chunk an instance sends at the whole cluster's pace: a full second's chunk
+    // asked one of three processes for three times its own rate, and it fell behind.
+    for (const [share, most] of [
+      [1, 49],
+      [1 / 3, 16],
+      [0.001, 1],
+    ] as const) {
+      const clock = new ManualClock(T0);
+      const mem = new MemoryBudgetStore(clock);
+      const asked: number[] = [];
+      const store: BudgetStore = {
+        takeSlots: (key, k, periodMs, burst) => {
+          asked.push(k);
+          return mem.takeSlots(key, k, periodMs, burst);
+        },
+        slow: (key, limited, waitMs) => mem.slow(key, limited, waitMs),
+      };
+      const b = new SharedBudget({ store, clock, key: KEY, requestsPerMinute: 3000, shareOf: () => share });
+      const stop = new AbortController();
+      const loop = (async () => {
+        try {
+          for (;;) await b.acquire(stop.signal);
+        } catch {
+          // stopped
+        }
+      })();
+      await clock.advanceAsync(5_000);
+      stop.abort();
+      await loop;
+      // The first reservation asks for a whole second (the share may not be known yet).
+      expect(Math.max(...asked.slice(1))).toBe(most);
+      expect(asked.length).toBeGreaterThan(4);
+    }
+  });
+
   it('a prefetch the look-ahead refuses keeps the held slots and asks again only when told', async () => {
     const clock = new ManualClock(T0);
     const mem = new MemoryBudgetStore(clock);

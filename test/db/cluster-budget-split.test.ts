@@ -53,8 +53,7 @@ describe.each(sqlBackends)('the budget split between instances on $kind', (backe
       instanceId: id,
       leaseMs: 60_000,
       apiKey: null,
-      requestsPerMinute: 600,
-      budgetSplit: 'mu',
+      requestsPerMinute: 600, // the split by equal μ is the default
     });
   const target = { gainPartitions: async (p: readonly number[]) => p.length, losePartitions: async () => {} };
 
@@ -94,7 +93,7 @@ describe.each(sqlBackends)('the budget split between instances on $kind', (backe
     }
   });
 
-  it('by partitions unless the mu split is asked for (TOKEN_REFRESH_BUDGET_SPLIT), curve or not', async () => {
+  it('by partitions when that split is asked for (TOKEN_REFRESH_BUDGET_SPLIT=partitions), curve or not', async () => {
     const clock = new ManualClock(Date.now());
     const a = new ClusterMember({
       queryable: executorOf(store),
@@ -104,6 +103,7 @@ describe.each(sqlBackends)('the budget split between instances on $kind', (backe
       leaseMs: 60_000,
       apiKey: null,
       requestsPerMinute: 600,
+      budgetSplit: 'partitions',
     });
     const demand = new FakeDemand(A);
     a.attach(target, undefined, demand);

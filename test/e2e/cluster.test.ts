@@ -55,7 +55,6 @@ describe.runIf(hasPg)('three `start` processes on one PostgreSQL database', () =
     TOKEN_REFRESH_MIN_INTERVAL: String(MIN_INTERVAL_S),
     TOKEN_REFRESH_INSTANCE_ID: id,
     TOKEN_REFRESH_LEASE_SECONDS: '6',
-    TOKEN_REFRESH_BUDGET_SPLIT: 'mu', // the opt-in split, in real processes
     TOKEN_REFRESH_ADMIN_TOKEN: ADMIN,
     PORT: '0',
     LOG_LEVEL: 'info',
