@@ -50,7 +50,7 @@ describe('simulate --instances', () => {
     expect(byPart.members.flat().sort((a, b) => a - b)).toEqual(universe.map((_, i) => i));
   });
 
-  it('by rank: the equal-μ split is within 1 % of one instance, the partition split clearly worse', async () => {
+  it('by rank: the equal-μ split is within 1.5 % of one instance (the cost of three planners), the partition split clearly worse', async () => {
     const mu = await runClusterSimulation({ ...base, instances: 3, split: 'mu', assign: 'by-rank' });
     const parts = await runClusterSimulation({
       ...base,
