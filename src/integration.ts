@@ -289,6 +289,7 @@ export class TokenRefreshIntegration implements ApiService {
         return sample ? sampleDemandCurve(sample) : null;
       },
       planCapacityPerSecond: () => this.scheduler.capacityAt(config.requestsPerMinute),
+      plannedPartitions: () => this.scheduler.plannedPartitions,
     };
   }
 

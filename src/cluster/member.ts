@@ -17,7 +17,7 @@ import type { Queryable } from '../store/executor.js';
 import type { Logger } from '../scheduler/scheduler.js';
 import { budgetKey, SqlBudgetStore } from './budget-store.js';
 import { ClusterLimiter } from './cluster-limiter.js';
-import { SqlLeaseStore } from './lease-store.js';
+import { SqlLeaseStore, type ClusterView } from './lease-store.js';
 import { LeaseManager } from './leases.js';
 import type { BudgetSplitMode } from './instance.js';
 import { decodeCurve, encodeCurve, MuBalancer } from './mu-balancer.js';
@@ -41,6 +41,8 @@ export interface DemandSource {
   curve(): DemandCurve | null;
   /** Refreshes per second the whole plan buys (every instance's curves are in this unit). */
   planCapacityPerSecond(): number;
+  /** Partitions served when the curve's plan was made (stamped on the curve; optional). */
+  plannedPartitions?(): number;
 }
 
 /** What the member drives (TokenRefreshScheduler implements it). */
@@ -78,6 +80,16 @@ FROM cluster_instances i
 LEFT JOIN cluster_leases l ON l.owner = i.id AND l.expires_at > clock_timestamp()
 WHERE i.expires_at > clock_timestamp()
 GROUP BY i.id ORDER BY i.id`;
+
+/** Unexpired leases per owner in a round's view of the lease table. */
+function heldBy(view: ClusterView): Map<string, number> {
+  const held = new Map<string, number>();
+  for (const l of view.leases) {
+    if (l.owner === null || l.expiresAtMs === null || l.expiresAtMs <= view.nowMs) continue;
+    held.set(l.owner, (held.get(l.owner) ?? 0) + 1);
+  }
+  return held;
+}
 
 export class ClusterMember {
   readonly leases: LeaseManager;
@@ -134,7 +146,8 @@ export class ClusterMember {
     const now = this.o.clock.now();
     if (v === this.curveVersion || now - this.curveAt < CURVE_MIN_INTERVAL_MS) return null;
     try {
-      const curve = d.curve();
+      const planned = d.curve();
+      const curve = planned && d.plannedPartitions ? { ...planned, parts: d.plannedPartitions() } : planned;
       this.curveVersion = v;
       this.curveAt = now;
       this.balancer.setOwnCurve(curve);
@@ -146,14 +159,15 @@ export class ClusterMember {
   }
 
   /** After each lease round: read every live instance's curve and solve this instance's share. */
-  private async rebalance(live: readonly string[]): Promise<void> {
+  private async rebalance(view: ClusterView): Promise<void> {
+    const live = view.live;
     if (!this.demand || this.stopped) return;
     try {
       const raw = await this.leases.store.demands();
       const curves = new Map<string, DemandCurve | null>();
       for (const [id, json] of raw) curves.set(id, decodeCurve(json));
       const before = this.balancer.mode;
-      this.balancer.update(live, curves, this.demand.planCapacityPerSecond());
+      this.balancer.update(live, curves, this.demand.planCapacityPerSecond(), heldBy(view));
       if (this.balancer.mode !== before) {
         this.log.info({ split: this.balancer.mode, share: this.balancer.share() }, 'budget split changed');
       }
@@ -176,7 +190,7 @@ export class ClusterMember {
     if (mu) this.muOf = mu;
     if (demand && (this.o.budgetSplit ?? 'mu') === 'mu') {
       this.demand = demand;
-      this.leases.on('round', ({ view }) => void this.rebalance(view.live));
+      this.leases.on('round', ({ view }) => void this.rebalance(view));
     }
     this.leases.on('acquired', ({ partitions }) => {
       this.leaseChanges += partitions.length;

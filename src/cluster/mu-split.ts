@@ -27,6 +27,11 @@ export interface DemandCurve {
   mu: number[];
   /** Refreshes per second asked for at each μ (non-increasing). */
   rate: number[];
+  /**
+   * Partitions the instance served when it planned (mu-balancer.ts compares it with the lease
+   * table: a curve planned before a partition moved is stale). Absent: not checked.
+   */
+  parts?: number;
 }
 
 export interface CurveOptions {

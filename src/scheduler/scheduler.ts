@@ -129,6 +129,11 @@ export class TokenRefreshScheduler {
   private nextDeltaAt = 0;
   private nextReplanAt = 0;
   private plannedCapacity = 0;
+  private plannedPartitionCount = 0;
+  /** Partitions this instance served at its last re-plan (all 64 without a cluster). */
+  get plannedPartitions(): number {
+    return this.plannedPartitionCount;
+  }
   private lastReplanMs: number | null = null;
   private startedAt: number | null = null;
   private initialized = false;
@@ -353,6 +358,7 @@ export class TokenRefreshScheduler {
     const ctx = this.planOrSkip(now);
     if (!ctx) return;
     this.plannedCapacity = ctx.capacityPerSecond;
+    this.plannedPartitionCount = this.partitions.servedPartitions().length;
     try {
       this.stats.updatePlan(this.book.values(), this.book.size, this.o.policy, now, this.o.deviation, (t) =>
         this.importance(t),

@@ -145,6 +145,58 @@ describe('MuBalancer', () => {
     expect(old.share()).toBe(0.75);
   });
 
+  it('a curve planned on other partitions than its instance holds now is stale: partition split until re-planned', () => {
+    // A newcomer took a third of the old instance's partitions; the old instance's curve still
+    // asks for all its tokens until it re-plans. Solved with it, the newcomer's share was 5 %.
+    const m = new MuBalancer({ instanceId: 'b', fallbackShare: () => 21 / 64 });
+    m.setOwnCurve({ ...b, parts: 21 });
+    m.update(
+      ['a', 'b'],
+      new Map([['a', { ...a, parts: 64 }]]),
+      capacity,
+      new Map([
+        ['a', 43],
+        ['b', 21],
+      ]),
+    );
+    expect(m.mode).toBe('partitions');
+    expect(m.share()).toBe(21 / 64);
+    // The old instance re-planned on its 43.
+    m.update(
+      ['a', 'b'],
+      new Map([['a', { ...a, parts: 43 }]]),
+      capacity,
+      new Map([
+        ['a', 43],
+        ['b', 21],
+      ]),
+    );
+    expect(m.mode).toBe('mu');
+    // Its own curve counts too: b gained a partition it has not re-planned with.
+    m.update(
+      ['a', 'b'],
+      new Map([['a', { ...a, parts: 43 }]]),
+      capacity,
+      new Map([
+        ['a', 42],
+        ['b', 22],
+      ]),
+    );
+    expect(m.mode).toBe('partitions');
+    // Unstamped curves (an older version) are not checked.
+    m.setOwnCurve(b);
+    m.update(
+      ['a', 'b'],
+      new Map([['a', a]]),
+      capacity,
+      new Map([
+        ['a', 42],
+        ['b', 22],
+      ]),
+    );
+    expect(m.mode).toBe('mu');
+  });
+
   it('falls back when it is not registered yet or the capacity is not positive', () => {
     const m = new MuBalancer({ instanceId: 'a', fallbackShare: () => 0.25 });
     m.setOwnCurve(a);
@@ -168,6 +220,8 @@ describe('the published curve (jsonb)', () => {
 
   it('decodes what it encodes', () => {
     expect(decodeCurve(JSON.parse(JSON.stringify(encodeCurve(c))))).toEqual(c);
+    const stamped = { ...c, parts: 21 };
+    expect(decodeCurve(JSON.parse(JSON.stringify(encodeCurve(stamped))))).toEqual(stamped);
   });
 
   it.each([
@@ -179,6 +233,8 @@ describe('the published curve (jsonb)', () => {
     ['μ not positive', { v: 1, mu: [0, 1], rate: [2, 1] }],
     ['a negative rate', { v: 1, mu: [1, 2], rate: [2, -1] }],
     ['a string', { v: 1, mu: ['1'], rate: [1] }],
+    ['more than 64 partitions', { v: 1, mu: c.mu, rate: c.rate, parts: 65 }],
+    ['a fraction of a partition', { v: 1, mu: c.mu, rate: c.rate, parts: 1.5 }],
     [
       'too many points',
       { v: 1, mu: Array.from({ length: 65 }, (_, i) => i + 1), rate: new Array(65).fill(1) },

@@ -33,6 +33,12 @@ class FakeDemand implements DemandSource {
     return this.c;
   };
   planCapacityPerSecond = (): number => CAPACITY;
+  /** Partitions the fake planned on (stamped on its curve); undefined = no stamp. */
+  parts: number | undefined = undefined;
+  get plannedPartitions(): (() => number) | undefined {
+    const n = this.parts;
+    return n === undefined ? undefined : () => n;
+  }
 }
 
 /** Wait (real time, short) until the rebalance that follows a round has read the curves. */
@@ -90,6 +96,29 @@ describe.each(sqlBackends)('the budget split between instances on $kind', (backe
     } finally {
       await a.stop();
       await b.stop();
+    }
+  });
+
+  it('a curve planned on other partitions than the instance holds is stale: partitions until it re-plans', async () => {
+    const clock = new ManualClock(Date.now());
+    const a = member('stale-a', clock);
+    const da = new FakeDemand(A);
+    da.parts = 60; // planned before it took its last 4 partitions
+    a.attach(target, undefined, da);
+    try {
+      await a.leases.tick();
+      await a.leases.tick();
+      expect(a.leases.usablePartitions()).toHaveLength(64);
+      await until(() => da.curves === 1);
+      expect(a.balancer.mode).toBe('partitions');
+      da.parts = 64; // re-planned on all 64
+      da.v++;
+      clock.advance(6_000);
+      await a.leases.tick();
+      await until(() => a.balancer.mode === 'mu');
+      expect(a.balancer.share()).toBeCloseTo(1, 9);
+    } finally {
+      await a.stop();
     }
   });
 
