@@ -7,18 +7,18 @@
  * Numbers (docs/cluster.md, "Budget"):
  *  - Spacing T = window / (0.975 x plan). In a window W a sequence of slots T apart holds at most
  *    floor((W + L) / T) + 1 starts when a start may run up to L late, so the plan holds while
- *    L < W x (1 / 0.975 - 1) = 1.54 s at 60 s. A slot more than maxLatenessMs (default half
- *    of that, 0.77 s) late is dropped, leaving the other half for network jitter and
- *    clock-offset error between instances (a round trip to the database is 1-50 ms). With
- *    0.5 s, three processes on the 2-core bench machine dropped 284 slots a minute, not 66. 0.975, not 0.96: the
- *    issue asks for 95 % of the plan spent, and slots dropped by idle spells and chunks an
- *    instance cannot fill cost 1-2 % (bench:cluster, 3 processes at 3,000 rpm: 54 of 2,888 slots
- *    a minute dropped); at 0.96 three processes sent 93.6-94.9 % of the plan.
- *  - Slots per round trip: what the plan spends in 1 s, 1..50 (600 rpm: 10, 3,000: 48,
- *    9,000: 50). At 9,000 rpm the cluster makes ~3 reservations a second: the one hot row is no
- *    bottleneck (docs/cluster.md has the measured round-trip rate). The chunk
- *    halves after slots went unused (an idle instance does not hoard) and doubles back after a
- *    chunk was used up.
+ *    L < W x (1 / 0.975 - 1) = 1.54 s at 60 s. A slot more than maxLatenessMs (default half of
+ *    that, 0.77 s) late is dropped, leaving the other half for network jitter and clock-offset
+ *    error between instances (a round trip to the database is 1-50 ms). With 0.5 s, three
+ *    processes on the 2-core bench machine dropped 284 slots a minute. 0.975, not 0.96: the issue
+ *    asks for 95 % of the plan spent, and slots dropped by idle spells and chunks an instance
+ *    cannot fill cost 1-2 %; at 0.96 three processes sent 93.6-94.9 % of the plan.
+ *  - Slots per round trip: what the plan spends in 1 s, 1..50 (600 rpm: 10, 3,000: 49,
+ *    9,000: 50), times this instance's share (chunkCap). At 9,000 rpm the cluster makes a few
+ *    reservations a second per instance: the one hot row is no bottleneck (docs/cluster.md has
+ *    the measured round-trip rate). The chunk halves after slots went unused (an idle instance
+ *    does not hoard) and doubles back after slots were used and none lost. The next chunk is
+ *    reserved 250 ms before the last held slot (prefetch).
  *  - Look-ahead: a reservation may reach 3 chunks ahead of now (room for three instances'
  *    chunks in flight); beyond that the store answers "wait".
  *  - 429: written to the row (backoff 2, 4, 8, 16, 30 s and the adaptive factor x0.8, recovering
@@ -50,7 +50,7 @@ export interface SharedBudgetOptions {
   utilisation?: number;
   /** Drop a slot this late (default windowMs x (1 / utilisation - 1) / 2: 0.77 s at 60 s). */
   maxLatenessMs?: number;
-  /** This instance's share of the plan (0..1, default 1): caps a reservation at that share of a second's slots. */
+  /** This instance's share of the plan (0..1, default 1): a reservation is at most that share of 1 s. */
   shareOf?: () => number;
 }
 
