@@ -43,9 +43,9 @@ export class ClusterLimiter {
   /**
    * The scheduler plans for exactly the pace of the shared slots (SLOT_UTILISATION, 0.975 of the
    * plan), not its own default 0.95: a plan below their pace leaves instances with nothing due
-   * when slots come, and one above it makes every instance's backlog race for the slots, which
-   * serves the important instance's excess no better than the others' (simulate --instances,
-   * by rank: the equal-μ split 1.1 % above one instance planning at 1.0, 0.x % at 0.975).
+   * when slots come (with 0.95, three processes dropped slots unused), and one above it makes
+   * every instance's backlog race for the slots whatever its share. simulate --instances by rank
+   * could not tell 1.0 from 0.975 (equal μ 1.1 % and 1.3 % above one instance, within its noise).
    */
   readonly planUtilisation = SLOT_UTILISATION;
 

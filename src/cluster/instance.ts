@@ -49,7 +49,7 @@ export type BudgetSplitMode = 'partitions' | 'mu';
  * TOKEN_REFRESH_BUDGET_SPLIT: `mu` (default: the equal-μ split, mu-balancer.ts) or `partitions`
  * (each instance plans with partitions / 64 of the plan). In simulation the equal-μ split plans
  * within 1 % of one instance where the count split loses 11–17 %; three real processes at 3,000
- * rpm send 96.7 % of the plan with it (bench:cluster). It was opt-in while they sent 70–92 %:
+ * rpm send 94.4–96.7 % of the plan with it (bench:cluster). It was opt-in while they sent 70–92 %:
  * a newcomer's curve planned on its empty book gave it a share of 0, and chunks of a whole
  * second of the plan made one instance of three fall behind (docs/cluster.md).
  */

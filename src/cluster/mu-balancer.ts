@@ -16,6 +16,7 @@
  * or less than the plan: that only sizes the plans' intervals, the shared slots still pace every
  * request, so a 1 % disagreement costs 1 % of one instance's plan for one round.
  */
+import { PARTITION_COUNT } from '../store/types.js';
 import { DEMAND_POINTS, splitBudget, type DemandCurve } from './mu-split.js';
 
 export interface MuBalancerOptions {
@@ -109,7 +110,10 @@ export function encodeCurve(curve: DemandCurve): Record<string, unknown> {
 export function decodeCurve(json: unknown): DemandCurve | null {
   if (json === null || typeof json !== 'object') return null;
   const { v, mu, rate, parts } = json as Record<string, unknown>;
-  if (parts !== undefined && !(Number.isInteger(parts) && (parts as number) >= 0 && (parts as number) <= 64))
+  if (
+    parts !== undefined &&
+    !(Number.isInteger(parts) && (parts as number) >= 0 && (parts as number) <= PARTITION_COUNT)
+  )
     return null;
   if (v !== 1 || !Array.isArray(mu) || !Array.isArray(rate)) return null;
   if (mu.length === 0 || mu.length !== rate.length || mu.length > DEMAND_POINTS * 2) return null;

@@ -149,51 +149,30 @@ describe('MuBalancer', () => {
     // A newcomer took a third of the old instance's partitions; the old instance's curve still
     // asks for all its tokens until it re-plans. Solved with it, the newcomer's share was 5 %.
     const m = new MuBalancer({ instanceId: 'b', fallbackShare: () => 21 / 64 });
+    /** A round: a's published curve stamped `aParts`, the lease table holding [a, b]. */
+    const round = (aParts: number | undefined, [heldA, heldB]: [number, number]) =>
+      m.update(
+        ['a', 'b'],
+        new Map([['a', aParts === undefined ? a : { ...a, parts: aParts }]]),
+        capacity,
+        new Map([
+          ['a', heldA],
+          ['b', heldB],
+        ]),
+      );
     m.setOwnCurve({ ...b, parts: 21 });
-    m.update(
-      ['a', 'b'],
-      new Map([['a', { ...a, parts: 64 }]]),
-      capacity,
-      new Map([
-        ['a', 43],
-        ['b', 21],
-      ]),
-    );
+    round(64, [43, 21]);
     expect(m.mode).toBe('partitions');
     expect(m.share()).toBe(21 / 64);
     // The old instance re-planned on its 43.
-    m.update(
-      ['a', 'b'],
-      new Map([['a', { ...a, parts: 43 }]]),
-      capacity,
-      new Map([
-        ['a', 43],
-        ['b', 21],
-      ]),
-    );
+    round(43, [43, 21]);
     expect(m.mode).toBe('mu');
     // Its own curve counts too: b gained a partition it has not re-planned with.
-    m.update(
-      ['a', 'b'],
-      new Map([['a', { ...a, parts: 43 }]]),
-      capacity,
-      new Map([
-        ['a', 42],
-        ['b', 22],
-      ]),
-    );
+    round(43, [42, 22]);
     expect(m.mode).toBe('partitions');
     // Unstamped curves (an older version) are not checked.
     m.setOwnCurve(b);
-    m.update(
-      ['a', 'b'],
-      new Map([['a', a]]),
-      capacity,
-      new Map([
-        ['a', 42],
-        ['b', 22],
-      ]),
-    );
+    round(undefined, [42, 22]);
     expect(m.mode).toBe('mu');
   });
 
